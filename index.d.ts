@@ -1,0 +1,123 @@
+/// <reference types="node" />
+import { EventEmitter } from 'events'
+
+declare namespace PluginHttp {
+  /** ILDCP answer used in multilateral mode (RFC 31). */
+  interface IldcpInfo {
+    /** This node's ILP address; children are `<clientAddress>.<name>`. */
+    clientAddress: string
+    /** Asset code, e.g. `'XRP'`. */
+    assetCode: string
+    /** Asset scale, an integer 0–255. */
+    assetScale: number
+  }
+
+  interface IncomingOptions {
+    /** Port of the HTTP server (0 picks a free one; read it back from `plugin.port`). Required. */
+    port: number
+    /** Interface to bind. Default `'::'` (all interfaces, IPv4 and IPv6), like 1.6.1. */
+    host?: string
+    /** HS256 secret that incoming JWTs must be signed with. */
+    jwtSecret?: string
+    /** Legacy name of `jwtSecret`; wins when both are given. */
+    secret?: string
+    /** A static token incoming requests may present (also accepted when `jwtSecret` is set). */
+    staticToken?: string
+    /** Legacy name of `staticToken`; wins when both are given. */
+    secretToken?: string
+  }
+
+  interface OutgoingOptions {
+    /** URL every Prepare is POSTed to (path and query kept). Multilateral mode: a template. Required. */
+    url: string
+    /** HS256 secret used to sign outgoing JWTs. */
+    jwtSecret?: string
+    /** Legacy name of `jwtSecret`; wins when both are given. Makes requests send the bare token (no `Bearer `). */
+    secret?: string
+    /** Lifetime of outgoing JWTs in milliseconds (≥ 1000). Default 30000; 0 means the default. */
+    jwtExpiry?: number
+    /** Legacy name of `jwtExpiry`; wins when both are given. */
+    tokenExpiry?: number
+    /** Static token sent as `Authorization: Bearer <token>` (unused when a JWT secret is set). */
+    staticToken?: string
+    /** Legacy name of `staticToken`; wins when both are given. Makes requests send the bare token (no `Bearer `). */
+    secretToken?: string
+    /** Use HTTP/2 (h2c prior knowledge for `http://`). Default false. */
+    http2?: boolean
+    /** HTTP/2: replace a session after this many requests. Default unlimited. */
+    http2MaxRequestsPerSession?: number
+    /** Sent as the `ILP-Peer-Name` header. Default `String(incoming.port)`. */
+    name?: string
+    /** Add `ILP-Destination: <prepare destination>` to each request. Default false. */
+    sendIlpDestination?: boolean
+  }
+
+  interface Options {
+    /** Multilateral mode: one server, many children. Default false. */
+    multi?: boolean
+    /** Placeholder in `outgoing.url` replaced by the child's address segment. Default `'%'`. */
+    multiDelimiter?: string
+    /** ILDCP info (multilateral mode); fetched through the data handler when absent. */
+    ildcp?: IldcpInfo
+    incoming: IncomingOptions
+    outgoing: OutgoingOptions
+    /** Set by ilp-connector; `_log` is used for logging when `api.log` is absent. */
+    _store?: unknown
+    _log?: Logger
+  }
+
+  /** The logger ilp-connector passes as `api.log`. */
+  interface Logger {
+    error (...args: unknown[]): void
+    warn (...args: unknown[]): void
+    info (...args: unknown[]): void
+    debug (...args: unknown[]): void
+    trace (...args: unknown[]): void
+  }
+
+  interface Api {
+    store?: unknown
+    log?: Logger
+  }
+
+  /** Rejections of `sendData` carry the ILP error code the connector puts in its Reject. */
+  interface SendDataError extends Error {
+    /** `T01` transport failure or not connected, `T00` peer answered 5xx, `F00` other non-2xx or bad input, `R00` the Prepare expired. */
+    ilpErrorCode: 'T00' | 'T01' | 'F00' | 'F01' | 'F02' | 'R00'
+  }
+
+  type DataHandler = (data: Buffer) => Buffer | Uint8Array | Promise<Buffer | Uint8Array>
+}
+
+declare class PluginHttp extends EventEmitter {
+  /** ilp-compat-plugin passes plugins with version 2 through untouched. */
+  static readonly version: 2
+  static readonly default: typeof PluginHttp
+  static readonly PluginHttp: typeof PluginHttp
+
+  /** Throws an Error naming the option when an option is invalid. */
+  constructor (opts: PluginHttp.Options, api?: PluginHttp.Api)
+
+  /** Starts the server; resolves once bound, rejects (and stays disconnected) on bind errors. Emits `connect`. */
+  connect (opts?: unknown): Promise<void>
+  /** Stops the server; in-flight requests complete (bounded). Emits `disconnect`. */
+  disconnect (): Promise<void>
+  isConnected (): boolean
+  /** The bound port while connected, else `undefined`. */
+  readonly port: number | undefined
+
+  /** POSTs the Prepare to the peer; resolves with the Fulfill/Reject bytes, rejects with a `SendDataError`. */
+  sendData (data: Buffer): Promise<Buffer>
+  registerDataHandler (handler: PluginHttp.DataHandler): void
+  deregisterDataHandler (): void
+
+  /** No-ops: this plugin carries data only. */
+  registerMoneyHandler (handler: (amount: string) => Promise<void>): void
+  deregisterMoneyHandler (): void
+  sendMoney (amount: string): Promise<void>
+
+  on (event: 'connect' | 'disconnect', listener: () => void): this
+  on (event: string | symbol, listener: (...args: any[]) => void): this
+}
+
+export = PluginHttp

@@ -1,0 +1,183 @@
+'use strict'
+// The public class. A napi class cannot extend EventEmitter, so this small JS class holds the
+// native object and adapts shapes; everything about HTTP, auth and limits lives in Rust
+// (src/). The one piece of behaviour here is calling the user's data handler, because that is
+// JavaScript: `_dispatch` normalises whatever the handler does (sync, async, throw, wrong
+// type) into exactly one answer to Rust.
+const { EventEmitter } = require('events')
+const path = require('path')
+const createDebug = require('debug')
+
+const { NativePlugin } = require(path.join(__dirname, 'native', 'ilp-plugin-http-rs.node'))
+
+/** Log levels the connector's logger offers; Rust sends one of these. */
+const LEVELS = ['error', 'warn', 'info', 'debug', 'trace']
+
+/** The option keys the native side reads; anything else (`_store`, `_log`, …) stays in JS. */
+const OPTION_KEYS = ['multi', 'multiDelimiter', 'ildcp', 'incoming', 'outgoing']
+
+class PluginHttp extends EventEmitter {
+  /**
+   * @param {object} opts  plugin options (see index.d.ts and the README)
+   * @param {object} [api] `{ store, log }` as ilp-connector passes it
+   */
+  constructor (opts, api) {
+    super()
+    if (opts === null || typeof opts !== 'object') {
+      throw new TypeError('options must be an object')
+    }
+    this._log = makeLogger((api && api.log) || opts._log)
+    this._dataHandler = undefined
+    this._connected = false
+    this._connecting = null
+    this._disconnecting = null
+    this._native = new NativePlugin(
+      JSON.stringify(pick(opts, OPTION_KEYS)),
+      (id, data) => this._dispatch(id, data),
+      (level, message) => this._log(level, message)
+    )
+  }
+
+  /** Starts the HTTP server; resolves once the port is bound. Idempotent. */
+  connect () {
+    if (this._connected) return Promise.resolve()
+    if (!this._connecting) {
+      this._connecting = this._connect().finally(() => { this._connecting = null })
+    }
+    return this._connecting
+  }
+
+  async _connect () {
+    if (this._disconnecting) await this._disconnecting
+    this._native.connect()
+    this._connected = true
+    this.emit('connect')
+  }
+
+  /** Stops the server: new connections are refused at once, in-flight requests finish. */
+  disconnect () {
+    if (this._disconnecting) return this._disconnecting
+    if (!this._connected) {
+      return this._connecting ? this._connecting.then(() => this.disconnect(), () => {}) : Promise.resolve()
+    }
+    this._connected = false
+    this._disconnecting = this._native.disconnect()
+      .finally(() => { this._disconnecting = null })
+      .then(() => { this.emit('disconnect') })
+    return this._disconnecting
+  }
+
+  isConnected () {
+    return this._connected
+  }
+
+  /** The port the server is bound to while connected (useful with `incoming.port: 0`). */
+  get port () {
+    return this._native.port()
+  }
+
+  /**
+   * Sends an ILP Prepare to the peer and resolves with its Fulfill/Reject bytes. Rejects with
+   * an Error carrying `ilpErrorCode` (T01 transport, T00 5xx, F00 other status, R00 expired).
+   * @param {Buffer} data
+   * @returns {Promise<Buffer>}
+   */
+  async sendData (data) {
+    if (!(data instanceof Uint8Array)) {
+      throw Object.assign(new TypeError('sendData: data must be a Buffer'), { ilpErrorCode: 'F00' })
+    }
+    const buffer = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+    const result = await this._native.sendData(buffer)
+    if (Buffer.isBuffer(result)) return result
+    throw Object.assign(new Error(result.message), { ilpErrorCode: result.ilpErrorCode })
+  }
+
+  registerDataHandler (handler) {
+    if (typeof handler !== 'function') throw new TypeError('data handler must be a function')
+    this._dataHandler = handler
+  }
+
+  deregisterDataHandler () {
+    this._dataHandler = undefined
+  }
+
+  /** Money is settled elsewhere: this plugin carries data only. */
+  registerMoneyHandler () {}
+  deregisterMoneyHandler () {}
+  async sendMoney () {}
+
+  /**
+   * Called by Rust (through a thread-safe function) for each incoming request. Must never
+   * throw: it answers the request exactly once, through respond / respondError /
+   * respondNoHandler.
+   */
+  _dispatch (id, data) {
+    const handler = this._dataHandler
+    if (!handler) {
+      this._native.respondNoHandler(id)
+      return
+    }
+    const fail = (err) => this._native.respondError(id, describeError(err))
+    const answer = (result) => {
+      if (result instanceof Uint8Array) {
+        this._native.respond(id, Buffer.isBuffer(result) ? result : Buffer.from(result.buffer, result.byteOffset, result.byteLength))
+      } else {
+        this._native.respondError(id, `data handler returned ${describeValue(result)}, expected a Buffer`)
+      }
+    }
+    try {
+      const result = handler(data)
+      if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+        result.then(answer, fail).then(undefined, fail)
+      } else {
+        answer(result)
+      }
+    } catch (err) {
+      fail(err)
+    }
+  }
+}
+
+PluginHttp.version = 2
+
+function pick (object, keys) {
+  const out = {}
+  for (const key of keys) {
+    if (object[key] !== undefined) out[key] = object[key]
+  }
+  return out
+}
+
+function describeError (err) {
+  if (err instanceof Error) return err.message || err.name
+  if (err === undefined || err === null) return `data handler rejected with ${err}`
+  return `data handler rejected with ${describeValue(err)}`
+}
+
+function describeValue (value) {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'string') return 'a string'
+  return typeof value === 'object' ? 'an object' : String(typeof value === 'undefined' ? 'undefined' : typeof value)
+}
+
+/**
+ * Returns `(level, message) => void` writing to the connector's logger when one is given
+ * (`api.log` or `opts._log`, with info/warn/error/debug/trace), else to the `debug` package
+ * under `ilp-plugin-http-rs:<level>`.
+ */
+function makeLogger (log) {
+  if (log && typeof log === 'object') {
+    return (level, message) => {
+      const method = LEVELS.includes(level) && typeof log[level] === 'function' ? level : 'info'
+      if (typeof log[method] === 'function') log[method](message)
+    }
+  }
+  const loggers = {}
+  for (const level of LEVELS) loggers[level] = createDebug(`ilp-plugin-http-rs:${level}`)
+  return (level, message) => (loggers[level] || loggers.info)(message)
+}
+
+module.exports = PluginHttp
+module.exports.default = PluginHttp
+module.exports.PluginHttp = PluginHttp
