@@ -1,1 +1,26 @@
-pub fn x(){}
+//! ILP-over-HTTP plugin for ilp-connector: a Rust core behind a Node.js addon, a drop-in
+//! replacement for the npm package `ilp-plugin-http` 1.6.1.
+//!
+//! How the pieces fit:
+//! - `index.js` (JS) is the public `PluginHttp` EventEmitter; it holds a `plugin::NativePlugin`
+//!   and calls the user's data handler.
+//! - `options` turns the JS options (as JSON) into a validated `config::Config`, once.
+//! - `server` is the incoming hyper server (HTTP/1.1 + h2c); it asks a `server::DataHandler`
+//!   for each packet. `bridge` implements that handler by calling JS from tokio threads.
+//! - `client` sends Prepares to the peer (keep-alive pool, Prepare expiry as deadline).
+//! - `auth` (tokens, JWT), `packet` (OER reads and size limits), `error` (one error type and
+//!   its ILP error codes), `log` (the logging seam).
+//!
+//! Only `plugin`, `bridge` and the edge of `error` name napi types; the rest is plain Rust
+//! tested by `cargo test`.
+
+pub mod auth;
+pub mod bridge;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod log;
+pub mod options;
+pub mod packet;
+pub mod plugin;
+pub mod server;

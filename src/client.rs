@@ -1,0 +1,140 @@
+//! Outgoing HTTP: one keep-alive pool per plugin, the request headers, the status -> result
+//! table, the response size bound and the Prepare's expiry as the deadline.
+//!
+//! | outcome                                   | result                                 |
+//! |-------------------------------------------|----------------------------------------|
+//! | data is not a Prepare                     | `InvalidPrepare` (F01), nothing sent   |
+//! | Prepare already expired                   | `Expired` (R00), nothing sent          |
+//! | connect / send / read failed              | `Transport` (T01)                      |
+//! | 2xx, body <= `MAX_REPLY_LEN`              | the body, byte for byte                |
+//! | 2xx, body larger                          | `ResponseTooLarge` (T01)               |
+//! | 5xx                                       | `HttpStatus` (T00)                     |
+//! | other status                              | `HttpStatus` (F00)                     |
+//! | no answer when the Prepare expires        | `Expired` (R00), the request is dropped|
+
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderName, HeaderValue, Method, Request, Uri};
+use http_body::Body as _;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
+
+use crate::auth::OutgoingAuth;
+use crate::config::OutgoingConfig;
+use crate::error::{Error, Result};
+use crate::packet::{parse_prepare, MAX_REPLY_LEN};
+
+const ILP_PEER_NAME: HeaderName = HeaderName::from_static("ilp-peer-name");
+const ILP_DESTINATION: HeaderName = HeaderName::from_static("ilp-destination");
+const ILP_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("application/ilp+octet-stream");
+/// Idle pooled connections are closed after this long.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Client {
+    http: HyperClient<HttpConnector, Full<Bytes>>,
+    url: Uri,
+    peer_name: HeaderValue,
+    send_ilp_destination: bool,
+    auth: OutgoingAuth,
+}
+
+impl Client {
+    pub fn new(config: &OutgoingConfig) -> Result<Self> {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let http = HyperClient::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .http2_only(config.http2)
+            .build(connector);
+        let peer_name = HeaderValue::from_str(&config.name)
+            .map_err(|_| Error::invalid_option("outgoing.name", "cannot be sent in a header"))?;
+        Ok(Client {
+            http,
+            url: config.url.clone(),
+            peer_name,
+            send_ilp_destination: config.send_ilp_destination,
+            auth: OutgoingAuth::new(&config.credential, config.bearer)?,
+        })
+    }
+
+    /// POSTs the Prepare and returns the peer's reply bytes.
+    pub async fn send(&self, packet: Bytes) -> Result<Bytes> {
+        let prepare = parse_prepare(&packet)?;
+        let time_left = prepare
+            .expires_at
+            .duration_since(SystemTime::now())
+            .map_err(|_| Error::Expired)?;
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(self.url.clone())
+            .header(AUTHORIZATION, self.auth.header_value()?)
+            .header(CONTENT_TYPE, ILP_CONTENT_TYPE)
+            .header(ILP_PEER_NAME, self.peer_name.clone());
+        if self.send_ilp_destination {
+            // A valid ILP address is plain ASCII without spaces: always a safe header value.
+            let destination = HeaderValue::from_str(prepare.destination)
+                .map_err(|_| Error::InvalidPrepare(crate::packet::PacketError::BadDestination))?;
+            request = request.header(ILP_DESTINATION, destination);
+        }
+        let request = request
+            .body(Full::new(packet.clone()))
+            .map_err(|e| Error::Transport(format!("could not build the request: {e}")))?;
+
+        tokio::time::timeout(time_left, self.exchange(request))
+            .await
+            .map_err(|_| Error::Expired)?
+    }
+
+    async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<Bytes> {
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|e| Error::Transport(describe(&e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(Error::HttpStatus(status.as_u16()));
+        }
+        read_reply(response.into_body()).await
+    }
+}
+
+/// Reads a reply body of at most `MAX_REPLY_LEN` bytes.
+async fn read_reply(mut body: Incoming) -> Result<Bytes> {
+    let too_large = Error::ResponseTooLarge {
+        limit: MAX_REPLY_LEN,
+    };
+    let declared = body.size_hint().exact();
+    if declared.is_some_and(|len| len > MAX_REPLY_LEN as u64) {
+        return Err(too_large);
+    }
+    let mut reply = BytesMut::with_capacity(declared.map_or(0, |len| len as usize));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Error::Transport(describe(&e)))?;
+        if let Ok(data) = frame.into_data() {
+            if reply.len() + data.len() > MAX_REPLY_LEN {
+                return Err(too_large);
+            }
+            reply.extend_from_slice(&data);
+        }
+    }
+    Ok(reply.freeze())
+}
+
+/// The error and its causes on one line ("client error (Connect): tcp connect error:
+/// Connection refused (os error 111)"). These never contain header values.
+fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

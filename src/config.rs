@@ -1,0 +1,47 @@
+//! The validated configuration. `options.rs` builds it from the JS options once, in the
+//! constructor; everything after that trusts it.
+
+use std::net::IpAddr;
+
+use http::Uri;
+
+use crate::auth::Secret;
+
+/// 1.6.1's default JWT lifetime (milliseconds).
+pub const DEFAULT_JWT_EXPIRY_MS: u64 = 30_000;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub incoming: IncomingConfig,
+    pub outgoing: OutgoingConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct IncomingConfig {
+    /// Interface to bind; `::` (all interfaces, dual stack) unless `incoming.host` is given.
+    pub host: IpAddr,
+    pub port: u16,
+    pub jwt_secret: Option<Secret>,
+    pub static_token: Option<Secret>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutgoingConfig {
+    /// Where every Prepare is POSTed (`http://`, with path and query).
+    pub url: Uri,
+    pub credential: OutgoingCredential,
+    /// Send `Bearer <token>` (false only with the legacy `secret` / `secretToken` names).
+    pub bearer: bool,
+    /// `ILP-Peer-Name`; checked to be a valid header value.
+    pub name: String,
+    pub send_ilp_destination: bool,
+    pub http2: bool,
+    pub http2_max_requests_per_session: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub enum OutgoingCredential {
+    /// HS256 JWTs with this lifetime in whole seconds (at least 1).
+    Jwt { secret: Secret, lifetime_secs: u64 },
+    Static(Secret),
+}

@@ -1,0 +1,373 @@
+//! The JS options object (as JSON) -> a validated `Config`.
+//!
+//! The JS wrapper passes `JSON.stringify({ multi, multiDelimiter, ildcp, incoming, outgoing })`,
+//! so this module is plain Rust. Legacy names (`secret`, `secretToken`, `tokenExpiry`) are
+//! resolved here with 1.6.1's precedence: a legacy value that is set wins. Every problem is an
+//! `Error::InvalidOption` naming the option; secrets are never part of a message.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use http::{HeaderValue, Uri};
+use serde_json::{Map, Value};
+
+use crate::auth::Secret;
+use crate::config::{
+    Config, IncomingConfig, OutgoingConfig, OutgoingCredential, DEFAULT_JWT_EXPIRY_MS,
+};
+use crate::error::{Error, Result};
+
+type Object = Map<String, Value>;
+
+/// Parses and validates the options JSON.
+pub fn parse_options(json: &str) -> Result<Config> {
+    let value: Value = serde_json::from_str(json)
+        .map_err(|_| Error::invalid_option("options", "must be a plain object"))?;
+    let root = value
+        .as_object()
+        .ok_or_else(|| Error::invalid_option("options", "must be an object"))?;
+
+    if let Some(delimiter) = optional_string(root, "multiDelimiter", "multiDelimiter")? {
+        if delimiter.is_empty() {
+            return Err(Error::invalid_option("multiDelimiter", "must not be empty"));
+        }
+    }
+    if optional_bool(root, "multi", "multi")?.unwrap_or(false) {
+        return Err(Error::invalid_option(
+            "multi",
+            "multilateral mode is not supported by this version yet",
+        ));
+    }
+
+    let incoming = required_object(root, "incoming")?;
+    let outgoing = required_object(root, "outgoing")?;
+    let incoming = parse_incoming(incoming)?;
+    let outgoing = parse_outgoing(outgoing, incoming.port)?;
+    Ok(Config { incoming, outgoing })
+}
+
+fn parse_incoming(incoming: &Object) -> Result<IncomingConfig> {
+    let port = match incoming.get("port") {
+        None | Some(Value::Null) => {
+            return Err(Error::invalid_option("incoming.port", "is required"));
+        }
+        Some(value) => value
+            .as_u64()
+            .and_then(|port| u16::try_from(port).ok())
+            .ok_or_else(|| {
+                Error::invalid_option("incoming.port", "must be an integer from 0 to 65535")
+            })?,
+    };
+    let host = match optional_string(incoming, "host", "incoming.host")? {
+        None => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        Some("localhost") => IpAddr::from([127, 0, 0, 1]),
+        Some(host) => host.parse().map_err(|_| {
+            Error::invalid_option("incoming.host", "must be an IP address or 'localhost'")
+        })?,
+    };
+    let jwt_secret = aliased_secret(incoming, "secret", "jwtSecret", "incoming")?;
+    let static_token = aliased_secret(incoming, "secretToken", "staticToken", "incoming")?;
+    if jwt_secret.is_none() && static_token.is_none() {
+        return Err(Error::InvalidAuthOptions { side: "incoming" });
+    }
+    Ok(IncomingConfig {
+        host,
+        port,
+        jwt_secret,
+        static_token,
+    })
+}
+
+fn parse_outgoing(outgoing: &Object, incoming_port: u16) -> Result<OutgoingConfig> {
+    let url = parse_url(
+        optional_string(outgoing, "url", "outgoing.url")?
+            .ok_or_else(|| Error::invalid_option("outgoing.url", "is required"))?,
+    )?;
+
+    let jwt_secret = aliased_secret(outgoing, "secret", "jwtSecret", "outgoing")?;
+    let static_token = aliased_secret(outgoing, "secretToken", "staticToken", "outgoing")?;
+    let bearer = !is_set(outgoing, "secret") && !is_set(outgoing, "secretToken");
+    let credential = match (jwt_secret, static_token) {
+        (Some(secret), _) => OutgoingCredential::Jwt {
+            secret,
+            lifetime_secs: jwt_lifetime_secs(outgoing)?,
+        },
+        (None, Some(token)) => {
+            let option = if is_set(outgoing, "secretToken") {
+                "outgoing.secretToken"
+            } else {
+                "outgoing.staticToken"
+            };
+            if HeaderValue::from_bytes(token.expose()).is_err()
+                || !token.expose().iter().all(|b| (0x20..0x7f).contains(b))
+            {
+                return Err(Error::invalid_option(
+                    option,
+                    "must contain printable ASCII characters only (it is sent in a header)",
+                ));
+            }
+            OutgoingCredential::Static(token)
+        }
+        (None, None) => return Err(Error::InvalidAuthOptions { side: "outgoing" }),
+    };
+
+    let name = match optional_string(outgoing, "name", "outgoing.name")? {
+        None | Some("") => incoming_port.to_string(),
+        Some(name) => {
+            if !name.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(Error::invalid_option(
+                    "outgoing.name",
+                    "must contain visible ASCII characters only (it is sent in a header)",
+                ));
+            }
+            name.to_owned()
+        }
+    };
+    let http2_max_requests_per_session = match outgoing.get("http2MaxRequestsPerSession") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(value.as_u64().filter(|n| *n > 0).ok_or_else(|| {
+            Error::invalid_option(
+                "outgoing.http2MaxRequestsPerSession",
+                "must be a positive integer",
+            )
+        })?),
+    };
+
+    Ok(OutgoingConfig {
+        url,
+        credential,
+        bearer,
+        name,
+        send_ilp_destination: optional_bool(
+            outgoing,
+            "sendIlpDestination",
+            "outgoing.sendIlpDestination",
+        )?
+        .unwrap_or(false),
+        http2: optional_bool(outgoing, "http2", "outgoing.http2")?.unwrap_or(false),
+        http2_max_requests_per_session,
+    })
+}
+
+fn parse_url(url: &str) -> Result<Uri> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|_| Error::invalid_option("outgoing.url", "is not a valid URL"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err(Error::invalid_option(
+                "outgoing.url",
+                "https is not supported by this version yet",
+            ))
+        }
+        _ => {
+            return Err(Error::invalid_option(
+                "outgoing.url",
+                "must be an absolute http:// URL",
+            ))
+        }
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(Error::invalid_option("outgoing.url", "has no host"));
+    }
+    Ok(uri)
+}
+
+/// `outgoing.tokenExpiry` (legacy, wins when set and non-zero) or `outgoing.jwtExpiry`, in
+/// milliseconds; 0 or absent means 30 s. JWT lifetimes are whole seconds, as in 1.6.1.
+fn jwt_lifetime_secs(outgoing: &Object) -> Result<u64> {
+    let legacy = optional_millis(outgoing, "tokenExpiry")?;
+    let modern = optional_millis(outgoing, "jwtExpiry")?;
+    let (option, millis) = match (legacy, modern) {
+        (Some(ms), _) if ms > 0 => ("outgoing.tokenExpiry", ms),
+        (_, Some(ms)) if ms > 0 => ("outgoing.jwtExpiry", ms),
+        _ => ("outgoing.jwtExpiry", DEFAULT_JWT_EXPIRY_MS),
+    };
+    if millis < 1000 {
+        return Err(Error::invalid_option(
+            option,
+            "must be at least 1000 (milliseconds), or 0 for the default",
+        ));
+    }
+    Ok(millis / 1000)
+}
+
+fn optional_millis(object: &Object, key: &'static str) -> Result<Option<u64>> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => value
+            .as_f64()
+            .filter(|ms| ms.is_finite() && *ms >= 0.0 && *ms <= 1e15)
+            .map(|ms| Some(ms as u64))
+            .ok_or_else(|| {
+                Error::invalid_option(
+                    format!("outgoing.{key}"),
+                    "must be a non-negative number of milliseconds",
+                )
+            }),
+    }
+}
+
+/// A secret given under a legacy or a current name; the legacy one wins when it is a
+/// non-empty string (1.6.1 reads `legacy || current`).
+fn aliased_secret(
+    object: &Object,
+    legacy: &'static str,
+    current: &'static str,
+    side: &'static str,
+) -> Result<Option<Secret>> {
+    let legacy_value = optional_string(object, legacy, &format!("{side}.{legacy}"))?;
+    let current_value = optional_string(object, current, &format!("{side}.{current}"))?;
+    Ok(legacy_value
+        .filter(|s| !s.is_empty())
+        .or(current_value.filter(|s| !s.is_empty()))
+        .map(Secret::new))
+}
+
+fn is_set(object: &Object, key: &str) -> bool {
+    matches!(object.get(key), Some(Value::String(s)) if !s.is_empty())
+}
+
+fn required_object<'a>(object: &'a Object, key: &'static str) -> Result<&'a Object> {
+    match object.get(key) {
+        Some(Value::Object(inner)) => Ok(inner),
+        None | Some(Value::Null) => Err(Error::invalid_option(key, "is required (an object)")),
+        Some(_) => Err(Error::invalid_option(key, "must be an object")),
+    }
+}
+
+fn optional_string<'a>(object: &'a Object, key: &str, option: &str) -> Result<Option<&'a str>> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(Error::invalid_option(option, "must be a string")),
+    }
+}
+
+fn optional_bool(object: &Object, key: &str, option: &str) -> Result<Option<bool>> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(Error::invalid_option(option, "must be a boolean")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(value: Value) -> Result<Config> {
+        parse_options(&value.to_string())
+    }
+
+    fn base() -> Value {
+        json!({
+            "incoming": { "port": 4000, "staticToken": "in" },
+            "outgoing": { "url": "http://127.0.0.1:4001/ilp?x=1", "staticToken": "out" }
+        })
+    }
+
+    fn error_of(value: Value) -> String {
+        parse(value).expect_err("should be rejected").to_string()
+    }
+
+    #[test]
+    fn defaults() {
+        let config = parse(base()).unwrap();
+        assert_eq!(config.incoming.port, 4000);
+        assert_eq!(config.incoming.host.to_string(), "::");
+        assert_eq!(config.outgoing.name, "4000");
+        assert!(config.outgoing.bearer);
+        assert!(!config.outgoing.http2);
+        assert!(!config.outgoing.send_ilp_destination);
+        assert_eq!(config.outgoing.url.path_and_query().unwrap().as_str(), "/ilp?x=1");
+    }
+
+    #[test]
+    fn legacy_names_win() {
+        let mut options = base();
+        options["incoming"]["secretToken"] = json!("legacy");
+        options["outgoing"] = json!({
+            "url": "http://a.example/", "secret": "s1", "jwtSecret": "s2",
+            "tokenExpiry": 60000, "jwtExpiry": 10000
+        });
+        let config = parse(options).unwrap();
+        assert_eq!(config.incoming.static_token.unwrap().expose(), b"legacy");
+        assert!(!config.outgoing.bearer);
+        match config.outgoing.credential {
+            OutgoingCredential::Jwt {
+                secret,
+                lifetime_secs,
+            } => {
+                assert_eq!(secret.expose(), b"s1");
+                assert_eq!(lifetime_secs, 60);
+            }
+            OutgoingCredential::Static(_) => panic!("expected a JWT credential"),
+        }
+    }
+
+    #[test]
+    fn jwt_expiry_zero_means_default() {
+        let mut options = base();
+        options["outgoing"]["jwtSecret"] = json!("s");
+        options["outgoing"]["jwtExpiry"] = json!(0);
+        let config = parse(options).unwrap();
+        assert!(matches!(
+            config.outgoing.credential,
+            OutgoingCredential::Jwt {
+                lifetime_secs: 30,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn errors_name_the_option() {
+        let cases: Vec<(Value, &str)> = vec![
+            (json!(null), "options"),
+            (json!({ "outgoing": base()["outgoing"] }), "incoming"),
+            (json!({ "incoming": base()["incoming"] }), "outgoing"),
+            (json!({ "incoming": { "staticToken": "x" }, "outgoing": base()["outgoing"] }), "incoming.port"),
+            (json!({ "incoming": { "port": 70000, "staticToken": "x" }, "outgoing": base()["outgoing"] }), "incoming.port"),
+            (json!({ "incoming": { "port": 1.5, "staticToken": "x" }, "outgoing": base()["outgoing"] }), "incoming.port"),
+            (json!({ "incoming": { "port": "80", "staticToken": "x" }, "outgoing": base()["outgoing"] }), "incoming.port"),
+            (json!({ "incoming": { "port": 1, "staticToken": 5 }, "outgoing": base()["outgoing"] }), "incoming.staticToken"),
+            (json!({ "incoming": { "port": 1, "staticToken": "x", "host": "nope" }, "outgoing": base()["outgoing"] }), "incoming.host"),
+            (json!({ "incoming": base()["incoming"], "outgoing": { "staticToken": "x" } }), "outgoing.url"),
+            (json!({ "incoming": base()["incoming"], "outgoing": { "url": "not a url", "staticToken": "x" } }), "outgoing.url"),
+            (json!({ "incoming": base()["incoming"], "outgoing": { "url": "ftp://a/", "staticToken": "x" } }), "outgoing.url"),
+            (json!({ "incoming": base()["incoming"], "outgoing": { "url": "http://a/", "jwtSecret": 1 } }), "outgoing.jwtSecret"),
+            (json!({ "incoming": base()["incoming"], "outgoing": { "url": "http://a/", "jwtSecret": "s", "jwtExpiry": -5 } }), "outgoing.jwtExpiry"),
+            (json!({ "incoming": base()["incoming"], "outgoing": { "url": "http://a/", "jwtSecret": "s", "jwtExpiry": 500 } }), "outgoing.jwtExpiry"),
+            (json!({ "incoming": base()["incoming"], "outgoing": { "url": "http://a/", "staticToken": "x", "http2": "yes" } }), "outgoing.http2"),
+            (json!({ "incoming": base()["incoming"], "outgoing": { "url": "http://a/", "staticToken": "x", "name": "a\nb" } }), "outgoing.name"),
+            (json!({ "incoming": base()["incoming"], "outgoing": { "url": "http://a/", "staticToken": "a\r\nX: y" } }), "outgoing.staticToken"),
+            (json!({ "multiDelimiter": "", "incoming": base()["incoming"], "outgoing": base()["outgoing"] }), "multiDelimiter"),
+        ];
+        for (options, option) in cases {
+            let message = error_of(options.clone());
+            assert!(
+                message.contains(option),
+                "{options}: message {message:?} should name {option}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_auth_keeps_the_original_message() {
+        let mut options = base();
+        options["incoming"] = json!({ "port": 1 });
+        assert!(error_of(options).starts_with("invalid auth options"));
+        let mut options = base();
+        options["outgoing"] = json!({ "url": "http://a/", "staticToken": "" });
+        assert!(error_of(options).starts_with("invalid auth options"));
+    }
+
+    #[test]
+    fn secrets_never_reach_messages() {
+        let mut options = base();
+        options["outgoing"]["staticToken"] = json!("s3cret\n");
+        assert!(!error_of(options).contains("s3cret"));
+    }
+}

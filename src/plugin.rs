@@ -1,0 +1,204 @@
+//! The `#[napi]` class behind `index.js`: lifecycle and the JS surface, nothing else.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use napi::bindgen_prelude::{BufferSlice, Either, FnArgs, Function, FunctionRef, PromiseRaw};
+use napi::threadsafe_function::ThreadsafeFunction;
+use napi::{Env, Status};
+use napi_derive::napi;
+
+use crate::auth::IncomingAuth;
+use crate::bridge::{JsBytes, JsDataHandler, JsLogger, PendingCalls};
+use crate::client::Client;
+use crate::config::Config;
+use crate::error::Error;
+use crate::log::SharedLogger;
+use crate::options::parse_options;
+use crate::server::{self, HandlerOutcome, RunningServer, ServerState};
+
+type DispatchArgs = FnArgs<(u32, JsBytes)>;
+
+/// A strong reference to the dispatcher: holding it keeps Node alive while we listen.
+type KeepAlive = ThreadsafeFunction<DispatchArgs, (), DispatchArgs, Status, false, false>;
+
+/// Why `sendData` failed, for `index.js` to turn into an `Error` with `ilpErrorCode`.
+#[napi(object)]
+pub struct SendFailure {
+    pub message: String,
+    pub ilp_error_code: String,
+}
+
+impl From<Error> for SendFailure {
+    fn from(error: Error) -> Self {
+        SendFailure {
+            ilp_error_code: error.ilp_error_code().to_owned(),
+            message: error.to_string(),
+        }
+    }
+}
+
+struct Listening {
+    server: RunningServer,
+    keep_alive: KeepAlive,
+}
+
+#[napi]
+pub struct NativePlugin {
+    config: Config,
+    client: Arc<Client>,
+    handler: Arc<JsDataHandler>,
+    pending: Arc<PendingCalls>,
+    logger: SharedLogger,
+    dispatch: FunctionRef<DispatchArgs, ()>,
+    connected: Arc<AtomicBool>,
+    listening: Mutex<Option<Listening>>,
+}
+
+#[napi]
+impl NativePlugin {
+    /// `options_json`: `JSON.stringify` of the plugin options; throws naming a bad option.
+    /// `dispatch(id, packet)` is called for each incoming packet; `log(level, message)` logs.
+    #[napi(constructor)]
+    pub fn new(
+        options_json: String,
+        dispatch: Function<'_, DispatchArgs, ()>,
+        log: Function<'_, FnArgs<(String, String)>, ()>,
+    ) -> napi::Result<Self> {
+        let config = parse_options(&options_json)?;
+        let client = Arc::new(Client::new(&config.outgoing)?);
+        let logger: SharedLogger = Arc::new(JsLogger::new(
+            log.build_threadsafe_function()
+                .callee_handled::<false>()
+                .weak::<true>()
+                .build()?,
+        ));
+        let pending = Arc::new(PendingCalls::default());
+        let handler = Arc::new(JsDataHandler::new(
+            dispatch
+                .build_threadsafe_function()
+                .callee_handled::<false>()
+                .weak::<true>()
+                .build()?,
+            pending.clone(),
+        ));
+        Ok(NativePlugin {
+            config,
+            client,
+            handler,
+            pending,
+            logger,
+            dispatch: dispatch.create_ref()?,
+            connected: Arc::new(AtomicBool::new(false)),
+            listening: Mutex::new(None),
+        })
+    }
+
+    /// Binds the port and starts serving; returns the bound port. Throws on bind errors.
+    #[napi(catch_unwind)]
+    pub fn connect(&self, env: &Env) -> napi::Result<u32> {
+        let mut listening = self.lock_listening();
+        if let Some(listening) = listening.as_ref() {
+            return Ok(u32::from(listening.server.port));
+        }
+        let incoming = &self.config.incoming;
+        let listener = server::bind(incoming.host, incoming.port)?;
+        let keep_alive: KeepAlive = self
+            .dispatch
+            .borrow_back(env)?
+            .build_threadsafe_function()
+            .callee_handled::<false>()
+            .weak::<false>()
+            .build()?;
+        let state = Arc::new(ServerState::new(
+            IncomingAuth::new(incoming.jwt_secret.as_ref(), incoming.static_token.as_ref()),
+            self.handler.clone(),
+            self.logger.clone(),
+        ));
+        let server = napi::bindgen_prelude::within_runtime_if_available(|| {
+            RunningServer::start(listener, state)
+        })?;
+        let port = server.port;
+        self.logger.log(
+            crate::log::Level::Info,
+            format!("listening on port {port}"),
+        );
+        *listening = Some(Listening { server, keep_alive });
+        self.connected.store(true, Ordering::SeqCst);
+        Ok(u32::from(port))
+    }
+
+    /// Stops the server: refuses new connections at once, drains in-flight requests
+    /// (bounded), then releases what kept Node alive.
+    #[napi]
+    pub fn disconnect<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        self.connected.store(false, Ordering::SeqCst);
+        let listening = self.lock_listening().take();
+        env.spawn_future(async move {
+            if let Some(Listening { server, keep_alive }) = listening {
+                server.shutdown().await;
+                drop(keep_alive);
+            }
+            Ok(())
+        })
+    }
+
+    /// Resolves with the reply `Buffer`, or with a `SendFailure` (never rejects).
+    #[napi]
+    pub fn send_data<'env>(
+        &self,
+        env: &'env Env,
+        data: BufferSlice,
+    ) -> napi::Result<PromiseRaw<'env, Either<JsBytes, SendFailure>>> {
+        let packet = Bytes::copy_from_slice(&data);
+        let client = self.client.clone();
+        let connected = self.connected.load(Ordering::SeqCst);
+        env.spawn_future(async move {
+            let result = if connected {
+                client.send(packet).await
+            } else {
+                Err(Error::NotConnected)
+            };
+            Ok(match result {
+                Ok(reply) => Either::A(JsBytes(reply)),
+                Err(error) => Either::B(SendFailure::from(error)),
+            })
+        })
+    }
+
+    /// The handler's answer for request `id`; false if that request is gone.
+    #[napi(catch_unwind)]
+    pub fn respond(&self, id: u32, data: BufferSlice) -> bool {
+        self.pending
+            .settle(id, HandlerOutcome::Reply(Bytes::copy_from_slice(&data)))
+    }
+
+    /// The handler failed for request `id` (-> 500); `message` is logged.
+    #[napi(catch_unwind)]
+    pub fn respond_error(&self, id: u32, message: String) -> bool {
+        self.pending.settle(id, HandlerOutcome::Failed(message))
+    }
+
+    /// No data handler was registered for request `id` (-> 502).
+    #[napi(catch_unwind)]
+    pub fn respond_no_handler(&self, id: u32) -> bool {
+        self.pending.settle(id, HandlerOutcome::NoHandler)
+    }
+
+    /// The bound port while listening.
+    #[napi]
+    pub fn port(&self) -> Option<u32> {
+        self.lock_listening()
+            .as_ref()
+            .map(|listening| u32::from(listening.server.port))
+    }
+}
+
+impl NativePlugin {
+    fn lock_listening(&self) -> std::sync::MutexGuard<'_, Option<Listening>> {
+        self.listening
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

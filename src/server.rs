@@ -1,0 +1,323 @@
+//! The incoming HTTP server: accept loop, graceful shutdown, and the status table.
+//!
+//! HTTP/1.1 and h2c (prior knowledge) are served on the same port, detected per connection.
+//! The order of checks is the contract's: method -> auth -> connected -> body size -> handler.
+//!
+//! | request                                   | answer                                   |
+//! |-------------------------------------------|------------------------------------------|
+//! | GET / HEAD, any path, no auth             | 200 `OK` text/plain (health check)       |
+//! | other method than GET/HEAD/POST           | 405, `Allow: GET, HEAD, POST`            |
+//! | missing or bad `Authorization`            | 401 `invalid authorization` (body unread)|
+//! | plugin disconnecting (old keep-alive)     | 502                                      |
+//! | body over `MAX_PREPARE_LEN`               | 413                                      |
+//! | no data handler                           | 502                                      |
+//! | handler failed / returned a non-Buffer    | 500                                      |
+//! | handler still busy when the Prepare expires | 504                                    |
+//! | handler answered                          | 200 application/octet-stream, its bytes  |
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body as _;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+
+use crate::auth::IncomingAuth;
+use crate::error::{Error, Result};
+use crate::log::{Level, SharedLogger};
+use crate::packet::{parse_prepare, MAX_PREPARE_LEN};
+
+/// How long `disconnect()` lets in-flight requests finish before closing their connections.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client may take to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the handler may take when the body is not a Prepare with an expiry.
+const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(30);
+/// After a 413, how much of the rest of the body is read (and dropped) so the client can
+/// read the answer before the connection is closed.
+const DISCARD_LIMIT: usize = 4 << 20;
+const DISCARD_TIME: Duration = Duration::from_secs(2);
+
+/// What the data handler made of one packet.
+#[derive(Debug)]
+pub enum HandlerOutcome {
+    Reply(Bytes),
+    /// Threw, rejected or returned something that is not bytes; the text says which.
+    Failed(String),
+    NoHandler,
+    /// The handler could not be reached (the JS side is going away).
+    Unavailable,
+}
+
+pub type HandlerFuture = Pin<Box<dyn Future<Output = HandlerOutcome> + Send>>;
+
+/// The connector's data handler, as seen from the server.
+pub trait DataHandler: Send + Sync + 'static {
+    fn handle(&self, packet: Bytes) -> HandlerFuture;
+}
+
+/// What every request needs.
+pub struct ServerState {
+    pub auth: IncomingAuth,
+    pub handler: Arc<dyn DataHandler>,
+    pub logger: SharedLogger,
+    /// False once `disconnect()` started: requests on old keep-alive connections get 502.
+    accepting: AtomicBool,
+}
+
+impl ServerState {
+    pub fn new(auth: IncomingAuth, handler: Arc<dyn DataHandler>, logger: SharedLogger) -> Self {
+        ServerState {
+            auth,
+            handler,
+            logger,
+            accepting: AtomicBool::new(true),
+        }
+    }
+}
+
+/// Binds the port synchronously (port in use -> error now, port 0 -> the real port).
+/// `::` falls back to `0.0.0.0` on machines without IPv6.
+pub fn bind(host: IpAddr, port: u16) -> Result<std::net::TcpListener> {
+    let address = SocketAddr::new(host, port);
+    let listener = match std::net::TcpListener::bind(address) {
+        Err(e) if host.is_unspecified() && host.is_ipv6() && e.kind() == std::io::ErrorKind::AddrNotAvailable => {
+            std::net::TcpListener::bind(SocketAddr::new(IpAddr::from([0, 0, 0, 0]), port))
+        }
+        other => other,
+    }
+    .map_err(|source| Error::Bind {
+        address: address.to_string(),
+        source,
+    })?;
+    listener.set_nonblocking(true).map_err(|source| Error::Bind {
+        address: address.to_string(),
+        source,
+    })?;
+    Ok(listener)
+}
+
+/// A server running on the tokio runtime.
+pub struct RunningServer {
+    pub port: u16,
+    state: Arc<ServerState>,
+    stop: oneshot::Sender<()>,
+    stopped: oneshot::Receiver<()>,
+}
+
+impl RunningServer {
+    /// Starts serving on a listener from `bind`. Must be called within the tokio runtime.
+    pub fn start(listener: std::net::TcpListener, state: Arc<ServerState>) -> Result<Self> {
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        let listener = TcpListener::from_std(listener).map_err(|source| Error::Bind {
+            address: format!("port {port}"),
+            source,
+        })?;
+        let (stop, stop_signal) = oneshot::channel();
+        let (stopped_signal, stopped) = oneshot::channel();
+        let serving = serve(listener, state.clone(), stop_signal);
+        tokio::spawn(async move {
+            serving.await;
+            let _ = stopped_signal.send(());
+        });
+        Ok(RunningServer {
+            port,
+            state,
+            stop,
+            stopped,
+        })
+    }
+
+    /// Stops accepting at once, lets in-flight requests finish for up to `DRAIN_TIMEOUT`,
+    /// then closes every connection.
+    pub async fn shutdown(self) {
+        self.state.accepting.store(false, Ordering::SeqCst);
+        let _ = self.stop.send(());
+        let _ = self.stopped.await;
+    }
+}
+
+async fn serve(listener: TcpListener, state: Arc<ServerState>, mut stop: oneshot::Receiver<()>) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let state = state.clone();
+                    let service = service_fn(move |request| {
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(answer(&state, request).await) }
+                    });
+                    let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                    let connection = graceful.watch(connection);
+                    connections.spawn(async move {
+                        let _ = connection.await;
+                    });
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: wait a little instead of spinning.
+                    state.logger.log(Level::Warn, format!("accepting a connection failed: {error}"));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        state.logger.log(
+            Level::Warn,
+            format!(
+                "closing {} connection(s) still busy {} s after disconnect()",
+                connections.len(),
+                DRAIN_TIMEOUT.as_secs()
+            ),
+        );
+    }
+    connections.shutdown().await;
+}
+
+type HttpResponse = Response<Full<Bytes>>;
+
+async fn answer(state: &ServerState, request: Request<Incoming>) -> HttpResponse {
+    match *request.method() {
+        Method::GET | Method::HEAD => text(StatusCode::OK, "OK"),
+        Method::POST => answer_post(state, request).await,
+        _ => {
+            let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+            response
+                .headers_mut()
+                .insert(ALLOW, http::HeaderValue::from_static("GET, HEAD, POST"));
+            response
+        }
+    }
+}
+
+async fn answer_post(state: &ServerState, request: Request<Incoming>) -> HttpResponse {
+    if !state.auth.verify(request.headers().get(AUTHORIZATION)) {
+        return text(StatusCode::UNAUTHORIZED, "invalid authorization");
+    }
+    if !state.accepting.load(Ordering::SeqCst) {
+        return text(StatusCode::BAD_GATEWAY, "server is closed");
+    }
+    let packet = match read_body(request.into_body()).await {
+        Ok(packet) => packet,
+        Err(response) => return response,
+    };
+    let timeout = handler_timeout(&packet);
+    match tokio::time::timeout(timeout, state.handler.handle(packet)).await {
+        Ok(HandlerOutcome::Reply(reply)) => {
+            let mut response = Response::new(Full::new(reply));
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                http::HeaderValue::from_static("application/octet-stream"),
+            );
+            response
+        }
+        Ok(HandlerOutcome::Failed(reason)) => {
+            state
+                .logger
+                .log(Level::Error, format!("data handler failed: {reason}"));
+            text(StatusCode::INTERNAL_SERVER_ERROR, "data handler failed")
+        }
+        Ok(HandlerOutcome::NoHandler) => text(StatusCode::BAD_GATEWAY, "no handler registered."),
+        Ok(HandlerOutcome::Unavailable) => text(StatusCode::BAD_GATEWAY, "data handler unavailable"),
+        Err(_) => {
+            state.logger.log(
+                Level::Warn,
+                "data handler did not answer before the prepare expired".to_string(),
+            );
+            text(
+                StatusCode::GATEWAY_TIMEOUT,
+                "data handler did not answer before the prepare expired",
+            )
+        }
+    }
+}
+
+/// Time left until the Prepare expires (the handler's answer is useless after that).
+fn handler_timeout(packet: &[u8]) -> Duration {
+    match parse_prepare(packet) {
+        Ok(prepare) => prepare
+            .expires_at
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+        Err(_) => DEFAULT_HANDLER_TIMEOUT,
+    }
+}
+
+/// Reads the body up to `MAX_PREPARE_LEN` bytes; a larger one is refused with 413 (before
+/// reading, when Content-Length says so).
+async fn read_body(body: Incoming) -> std::result::Result<Bytes, HttpResponse> {
+    let too_large = || text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+    let declared = body.size_hint().exact();
+    if declared.is_some_and(|len| len > MAX_PREPARE_LEN as u64) {
+        if declared.is_some_and(|len| len <= DISCARD_LIMIT as u64) {
+            discard(body).await;
+        }
+        return Err(too_large());
+    }
+    let mut body = body;
+    let mut buffer = Vec::with_capacity(declared.map_or(0, |len| len as usize));
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(text(StatusCode::BAD_REQUEST, "could not read the request body"));
+        };
+        if let Ok(data) = frame.into_data() {
+            if buffer.len() + data.len() > MAX_PREPARE_LEN {
+                discard(body).await;
+                return Err(too_large());
+            }
+            buffer.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(buffer))
+}
+
+/// Reads and drops what is left of a body we refuse, bounded in size and time.
+async fn discard(mut body: Incoming) {
+    let started = Instant::now();
+    let mut seen = 0usize;
+    while seen < DISCARD_LIMIT {
+        let left = DISCARD_TIME.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, body.frame()).await {
+            Ok(Some(Ok(frame))) => seen += frame.data_ref().map_or(0, |d| d.len()),
+            _ => return,
+        }
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
