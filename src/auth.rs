@@ -150,7 +150,9 @@ impl OutgoingAuth {
                 cache,
             } => {
                 let now = unix_now_secs();
-                let mut cache = cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let mut cache = cache
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
                 if let Some(token) = cache.as_ref() {
                     if now.saturating_sub(token.issued_at) < lifetime_secs / 2 {
                         return Ok(token.header.clone());
@@ -240,22 +242,45 @@ mod tests {
         let secret = Secret::new("shh");
         let auth = IncomingAuth::new(Some(&secret), Some(&Secret::new("static")));
         let now = unix_now_secs();
-        let good = sign("shh", Algorithm::HS256, serde_json::json!({ "iat": now, "exp": now + 30 }));
+        let good = sign(
+            "shh",
+            Algorithm::HS256,
+            serde_json::json!({ "iat": now, "exp": now + 30 }),
+        );
         assert!(auth.verify(Some(&header(&format!("Bearer {good}")))));
         assert!(auth.verify(Some(&header(&good))));
         assert!(auth.verify(Some(&header("Bearer static"))));
 
         let cases = [
-            sign("other", Algorithm::HS256, serde_json::json!({ "exp": now + 30 })),
-            sign("shh", Algorithm::HS512, serde_json::json!({ "exp": now + 30 })),
+            sign(
+                "other",
+                Algorithm::HS256,
+                serde_json::json!({ "exp": now + 30 }),
+            ),
+            sign(
+                "shh",
+                Algorithm::HS512,
+                serde_json::json!({ "exp": now + 30 }),
+            ),
             sign("shh", Algorithm::HS256, serde_json::json!({ "iat": now })),
-            sign("shh", Algorithm::HS256, serde_json::json!({ "exp": now - 1 })),
-            sign("shh", Algorithm::HS256, serde_json::json!({ "exp": now + 30, "nbf": now + 20 })),
+            sign(
+                "shh",
+                Algorithm::HS256,
+                serde_json::json!({ "exp": now - 1 }),
+            ),
+            sign(
+                "shh",
+                Algorithm::HS256,
+                serde_json::json!({ "exp": now + 30, "nbf": now + 20 }),
+            ),
             // alg "none": header {"alg":"none","typ":"JWT"}, payload {"exp": far future}, no signature.
             "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJleHAiOjk5OTk5OTk5OTl9.".to_string(),
         ];
         for token in cases {
-            assert!(!auth.verify(Some(&header(&format!("Bearer {token}")))), "{token}");
+            assert!(
+                !auth.verify(Some(&header(&format!("Bearer {token}")))),
+                "{token}"
+            );
         }
     }
 
@@ -272,17 +297,20 @@ mod tests {
         let incoming = IncomingAuth::new(Some(&Secret::new("shh")), None);
         assert!(incoming.verify(Some(&first)));
         let token = token_from_header(first.as_bytes());
-        let claims: Claims = jsonwebtoken::dangerous::insecure_decode(std::str::from_utf8(token).unwrap())
-            .unwrap()
-            .claims;
+        let claims: Claims =
+            jsonwebtoken::dangerous::insecure_decode(std::str::from_utf8(token).unwrap())
+                .unwrap()
+                .claims;
         assert_eq!(claims.exp - claims.iat, 30);
     }
 
     #[test]
     fn legacy_outgoing_tokens_are_bare() {
-        let outgoing = OutgoingAuth::new(&OutgoingCredential::Static(Secret::new("tok")), false).unwrap();
+        let outgoing =
+            OutgoingAuth::new(&OutgoingCredential::Static(Secret::new("tok")), false).unwrap();
         assert_eq!(outgoing.header_value().unwrap(), "tok");
-        let outgoing = OutgoingAuth::new(&OutgoingCredential::Static(Secret::new("tok")), true).unwrap();
+        let outgoing =
+            OutgoingAuth::new(&OutgoingCredential::Static(Secret::new("tok")), true).unwrap();
         assert_eq!(outgoing.header_value().unwrap(), "Bearer tok");
     }
 

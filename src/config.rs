@@ -42,6 +42,9 @@ pub struct OutgoingConfig {
 #[derive(Debug, Clone)]
 pub enum OutgoingCredential {
     /// HS256 JWTs with this lifetime in whole seconds (at least 1).
-    Jwt { secret: Secret, lifetime_secs: u64 },
+    Jwt {
+        secret: Secret,
+        lifetime_secs: u64,
+    },
     Static(Secret),
 }

@@ -101,7 +101,10 @@ mod tests {
 
     #[test]
     fn messages_match_the_original() {
-        assert_eq!(Error::HttpStatus(404).to_string(), "failed to fetch. code=404");
+        assert_eq!(
+            Error::HttpStatus(404).to_string(),
+            "failed to fetch. code=404"
+        );
         assert_eq!(Error::NotConnected.to_string(), "plugin is not connected.");
         assert!(Error::InvalidAuthOptions { side: "incoming" }
             .to_string()

@@ -281,7 +281,10 @@ mod tests {
         assert!(config.outgoing.bearer);
         assert!(!config.outgoing.http2);
         assert!(!config.outgoing.send_ilp_destination);
-        assert_eq!(config.outgoing.url.path_and_query().unwrap().as_str(), "/ilp?x=1");
+        assert_eq!(
+            config.outgoing.url.path_and_query().unwrap().as_str(),
+            "/ilp?x=1"
+        );
     }
 
     #[test]
@@ -328,22 +331,70 @@ mod tests {
             (json!(null), "options"),
             (json!({ "outgoing": base()["outgoing"] }), "incoming"),
             (json!({ "incoming": base()["incoming"] }), "outgoing"),
-            (json!({ "incoming": { "staticToken": "x" }, "outgoing": base()["outgoing"] }), "incoming.port"),
-            (json!({ "incoming": { "port": 70000, "staticToken": "x" }, "outgoing": base()["outgoing"] }), "incoming.port"),
-            (json!({ "incoming": { "port": 1.5, "staticToken": "x" }, "outgoing": base()["outgoing"] }), "incoming.port"),
-            (json!({ "incoming": { "port": "80", "staticToken": "x" }, "outgoing": base()["outgoing"] }), "incoming.port"),
-            (json!({ "incoming": { "port": 1, "staticToken": 5 }, "outgoing": base()["outgoing"] }), "incoming.staticToken"),
-            (json!({ "incoming": { "port": 1, "staticToken": "x", "host": "nope" }, "outgoing": base()["outgoing"] }), "incoming.host"),
-            (json!({ "incoming": base()["incoming"], "outgoing": { "staticToken": "x" } }), "outgoing.url"),
-            (json!({ "incoming": base()["incoming"], "outgoing": { "url": "not a url", "staticToken": "x" } }), "outgoing.url"),
-            (json!({ "incoming": base()["incoming"], "outgoing": { "url": "ftp://a/", "staticToken": "x" } }), "outgoing.url"),
-            (json!({ "incoming": base()["incoming"], "outgoing": { "url": "http://a/", "jwtSecret": 1 } }), "outgoing.jwtSecret"),
-            (json!({ "incoming": base()["incoming"], "outgoing": { "url": "http://a/", "jwtSecret": "s", "jwtExpiry": -5 } }), "outgoing.jwtExpiry"),
-            (json!({ "incoming": base()["incoming"], "outgoing": { "url": "http://a/", "jwtSecret": "s", "jwtExpiry": 500 } }), "outgoing.jwtExpiry"),
-            (json!({ "incoming": base()["incoming"], "outgoing": { "url": "http://a/", "staticToken": "x", "http2": "yes" } }), "outgoing.http2"),
-            (json!({ "incoming": base()["incoming"], "outgoing": { "url": "http://a/", "staticToken": "x", "name": "a\nb" } }), "outgoing.name"),
-            (json!({ "incoming": base()["incoming"], "outgoing": { "url": "http://a/", "staticToken": "a\r\nX: y" } }), "outgoing.staticToken"),
-            (json!({ "multiDelimiter": "", "incoming": base()["incoming"], "outgoing": base()["outgoing"] }), "multiDelimiter"),
+            (
+                json!({ "incoming": { "staticToken": "x" }, "outgoing": base()["outgoing"] }),
+                "incoming.port",
+            ),
+            (
+                json!({ "incoming": { "port": 70000, "staticToken": "x" }, "outgoing": base()["outgoing"] }),
+                "incoming.port",
+            ),
+            (
+                json!({ "incoming": { "port": 1.5, "staticToken": "x" }, "outgoing": base()["outgoing"] }),
+                "incoming.port",
+            ),
+            (
+                json!({ "incoming": { "port": "80", "staticToken": "x" }, "outgoing": base()["outgoing"] }),
+                "incoming.port",
+            ),
+            (
+                json!({ "incoming": { "port": 1, "staticToken": 5 }, "outgoing": base()["outgoing"] }),
+                "incoming.staticToken",
+            ),
+            (
+                json!({ "incoming": { "port": 1, "staticToken": "x", "host": "nope" }, "outgoing": base()["outgoing"] }),
+                "incoming.host",
+            ),
+            (
+                json!({ "incoming": base()["incoming"], "outgoing": { "staticToken": "x" } }),
+                "outgoing.url",
+            ),
+            (
+                json!({ "incoming": base()["incoming"], "outgoing": { "url": "not a url", "staticToken": "x" } }),
+                "outgoing.url",
+            ),
+            (
+                json!({ "incoming": base()["incoming"], "outgoing": { "url": "ftp://a/", "staticToken": "x" } }),
+                "outgoing.url",
+            ),
+            (
+                json!({ "incoming": base()["incoming"], "outgoing": { "url": "http://a/", "jwtSecret": 1 } }),
+                "outgoing.jwtSecret",
+            ),
+            (
+                json!({ "incoming": base()["incoming"], "outgoing": { "url": "http://a/", "jwtSecret": "s", "jwtExpiry": -5 } }),
+                "outgoing.jwtExpiry",
+            ),
+            (
+                json!({ "incoming": base()["incoming"], "outgoing": { "url": "http://a/", "jwtSecret": "s", "jwtExpiry": 500 } }),
+                "outgoing.jwtExpiry",
+            ),
+            (
+                json!({ "incoming": base()["incoming"], "outgoing": { "url": "http://a/", "staticToken": "x", "http2": "yes" } }),
+                "outgoing.http2",
+            ),
+            (
+                json!({ "incoming": base()["incoming"], "outgoing": { "url": "http://a/", "staticToken": "x", "name": "a\nb" } }),
+                "outgoing.name",
+            ),
+            (
+                json!({ "incoming": base()["incoming"], "outgoing": { "url": "http://a/", "staticToken": "a\r\nX: y" } }),
+                "outgoing.staticToken",
+            ),
+            (
+                json!({ "multiDelimiter": "", "incoming": base()["incoming"], "outgoing": base()["outgoing"] }),
+                "multiDelimiter",
+            ),
         ];
         for (options, option) in cases {
             let message = error_of(options.clone());

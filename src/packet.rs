@@ -40,7 +40,10 @@ const fn envelope_len(contents: usize) -> usize {
 /// The largest valid ILP Prepare: 1023-char destination, 32,767 data bytes (33,857 bytes).
 /// The server accepts request bodies up to exactly this size.
 pub const MAX_PREPARE_LEN: usize = envelope_len(
-    8 + TIMESTAMP_LEN + CONDITION_LEN + var_field_len(MAX_ADDRESS_LEN) + var_field_len(MAX_DATA_LEN),
+    8 + TIMESTAMP_LEN
+        + CONDITION_LEN
+        + var_field_len(MAX_ADDRESS_LEN)
+        + var_field_len(MAX_DATA_LEN),
 );
 
 /// The largest valid ILP reply, a Reject with every field at its maximum (41,997 bytes).
@@ -151,7 +154,12 @@ fn parse_timestamp(digits: &[u8]) -> Result<SystemTime, PacketError> {
             .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'))
     };
     let (year, month, day) = (number(0..4), number(4..6), number(6..8));
-    let (hour, minute, second, millis) = (number(8..10), number(10..12), number(12..14), number(14..17));
+    let (hour, minute, second, millis) = (
+        number(8..10),
+        number(10..12),
+        number(12..14),
+        number(14..17),
+    );
     let days_in_month = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
@@ -270,9 +278,12 @@ mod tests {
         bad_time[2 + 8 + 5] = b'3';
         assert_eq!(parse_prepare(&bad_time), Err(PacketError::BadTimestamp));
         let mut bad_address = bytes.clone();
-        let at = bytes.len() - 3; // the 'a' of "test.a"
+        let at = bytes.len() - 2; // the "a" of "test.a"
         bad_address[at] = b'.';
-        assert_eq!(parse_prepare(&bad_address), Err(PacketError::BadDestination));
+        assert_eq!(
+            parse_prepare(&bad_address),
+            Err(PacketError::BadDestination)
+        );
     }
 
     #[test]
@@ -291,7 +302,9 @@ mod tests {
 
     #[test]
     fn timestamps() {
-        let at = |s: &str| parse_timestamp(s.as_bytes()).map(|t| t.duration_since(UNIX_EPOCH).unwrap().as_millis());
+        let at = |s: &str| {
+            parse_timestamp(s.as_bytes()).map(|t| t.duration_since(UNIX_EPOCH).unwrap().as_millis())
+        };
         assert_eq!(at("19700101000000000"), Ok(0));
         assert_eq!(at("20000229235959999"), Ok(951_868_799_999));
         assert_eq!(at("20010229000000000"), Err(PacketError::BadTimestamp));

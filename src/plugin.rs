@@ -120,10 +120,8 @@ impl NativePlugin {
             RunningServer::start(listener, state)
         })?;
         let port = server.port;
-        self.logger.log(
-            crate::log::Level::Info,
-            format!("listening on port {port}"),
-        );
+        self.logger
+            .log(crate::log::Level::Info, format!("listening on port {port}"));
         *listening = Some(Listening { server, keep_alive });
         self.connected.store(true, Ordering::SeqCst);
         Ok(u32::from(port))

@@ -96,7 +96,11 @@ impl ServerState {
 pub fn bind(host: IpAddr, port: u16) -> Result<std::net::TcpListener> {
     let address = SocketAddr::new(host, port);
     let listener = match std::net::TcpListener::bind(address) {
-        Err(e) if host.is_unspecified() && host.is_ipv6() && e.kind() == std::io::ErrorKind::AddrNotAvailable => {
+        Err(e)
+            if host.is_unspecified()
+                && host.is_ipv6()
+                && e.kind() == std::io::ErrorKind::AddrNotAvailable =>
+        {
             std::net::TcpListener::bind(SocketAddr::new(IpAddr::from([0, 0, 0, 0]), port))
         }
         other => other,
@@ -105,10 +109,12 @@ pub fn bind(host: IpAddr, port: u16) -> Result<std::net::TcpListener> {
         address: address.to_string(),
         source,
     })?;
-    listener.set_nonblocking(true).map_err(|source| Error::Bind {
-        address: address.to_string(),
-        source,
-    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| Error::Bind {
+            address: address.to_string(),
+            source,
+        })?;
     Ok(listener)
 }
 
@@ -247,7 +253,9 @@ async fn answer_post(state: &ServerState, request: Request<Incoming>) -> HttpRes
             text(StatusCode::INTERNAL_SERVER_ERROR, "data handler failed")
         }
         Ok(HandlerOutcome::NoHandler) => text(StatusCode::BAD_GATEWAY, "no handler registered."),
-        Ok(HandlerOutcome::Unavailable) => text(StatusCode::BAD_GATEWAY, "data handler unavailable"),
+        Ok(HandlerOutcome::Unavailable) => {
+            text(StatusCode::BAD_GATEWAY, "data handler unavailable")
+        }
         Err(_) => {
             state.logger.log(
                 Level::Warn,
@@ -287,7 +295,10 @@ async fn read_body(body: Incoming) -> std::result::Result<Bytes, HttpResponse> {
     let mut buffer = Vec::with_capacity(declared.map_or(0, |len| len as usize));
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else {
-            return Err(text(StatusCode::BAD_REQUEST, "could not read the request body"));
+            return Err(text(
+                StatusCode::BAD_REQUEST,
+                "could not read the request body",
+            ));
         };
         if let Ok(data) = frame.into_data() {
             if buffer.len() + data.len() > MAX_PREPARE_LEN {
@@ -316,8 +327,9 @@ async fn discard(mut body: Incoming) {
 fn text(status: StatusCode, body: &'static str) -> HttpResponse {
     let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
