@@ -742,8 +742,8 @@ describe('ours: server (FIX behaviour)', () => {
     })
 
     test('a body just over 32,767 bytes (the original limit) is accepted', async () => {
-      const prepare = makePrepare({ data: Buffer.alloc(32768 - 100, 3) })
-      const body = prepare
+      // 32,767 data bytes with a short destination: over 32,767 bytes in total.
+      const body = makePrepare({ data: Buffer.alloc(MAX_DATA_LENGTH, 3) })
       const plugin = create(Impl)
       const port = await start(plugin)
       let received
@@ -752,6 +752,7 @@ describe('ours: server (FIX behaviour)', () => {
         return FULFILL
       })
       expect(body.length).toBeGreaterThan(32767)
+      expect(body.length).toBeLessThan(MAX_PREPARE_LENGTH)
       const res = await post(port, body)
       expect(res.status).toBe(200)
       expect(received.equals(body)).toBe(true)
