@@ -61,6 +61,7 @@ function create (Impl, port = 0) {
 /** The bound port of a connected plugin (ours: `plugin.port`; 1.6.1: its Node server). */
 async function boundPort (plugin) {
   if (plugin instanceof OriginalPluginHttp) {
+    plugin._app.silent = true // Koa would print every 5xx to the console
     const server = plugin._httpServer
     if (!server.listening) await once(server, 'listening')
     return server.address().port

@@ -76,6 +76,7 @@ async function start (Impl, opts) {
   await plugin.connect()
   let port
   if (plugin instanceof OriginalPluginHttp) {
+    plugin._app.silent = true // Koa would print every 5xx to the console
     const server = plugin._httpServer
     if (!server.listening) await once(server, 'listening')
     port = server.address().port

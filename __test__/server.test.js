@@ -62,6 +62,7 @@ function create (Impl, { incoming = { staticToken: STATIC_TOKEN }, api, ...rest 
 async function start (plugin) {
   await plugin.connect()
   if (plugin instanceof OriginalPluginHttp) {
+    plugin._app.silent = true // Koa would print every 5xx to the console
     const server = plugin._httpServer
     if (!server.listening) await once(server, 'listening')
     return server.address().port
