@@ -32,7 +32,7 @@ class PluginHttp extends EventEmitter {
     this._connecting = null
     this._disconnecting = null
     this._native = new NativePlugin(
-      JSON.stringify(pick(opts, OPTION_KEYS)),
+      JSON.stringify(pick(opts, OPTION_KEYS), keepInvalidNumbers),
       (id, data) => this._dispatch(id, data),
       (level, message) => this._log(level, message)
     )
@@ -73,7 +73,7 @@ class PluginHttp extends EventEmitter {
 
   /** The port the server is bound to while connected (useful with `incoming.port: 0`). */
   get port () {
-    return this._native.port()
+    return this._native.port() ?? undefined
   }
 
   /**
@@ -146,6 +146,16 @@ function pick (object, keys) {
     if (object[key] !== undefined) out[key] = object[key]
   }
   return out
+}
+
+/**
+ * JSON.stringify replacer: NaN, ±Infinity and BigInts would become null or throw; pass them
+ * on as strings so the native validation reports the option instead of ignoring it.
+ */
+function keepInvalidNumbers (key, value) {
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value)
+  if (typeof value === 'bigint') return `${value}n`
+  return value
 }
 
 function describeError (err) {

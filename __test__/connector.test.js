@@ -1,8 +1,9 @@
 'use strict'
 // End-to-end: a real ilp-connector 23.0.2 loads the plugin BY PACKAGE NAME, as an operator's
-// config does (`plugin: 'ilp-plugin-http-rs'`), for two child accounts. Two standalone plugin
-// instances peer with those accounts over real HTTP on 127.0.0.1, learn their addresses by
-// ILDCP from the connector, and move money with ilp-protocol-stream in both directions.
+// config does (`plugin: 'ilp-plugin-http-rs'`), for child accounts alice (static tokens), bob
+// (JWT) and carol (next hop down). Two standalone plugin instances peer with alice and bob over
+// real HTTP on 127.0.0.1, learn their addresses by ILDCP from the connector, and move money
+// with ilp-protocol-stream in both directions.
 //
 // The name resolves through node_modules/ilp-plugin-http-rs -> .. , created by the jest
 // globalSetup __test__/setup/link-self.js.

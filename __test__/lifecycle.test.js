@@ -406,6 +406,8 @@ describe('ours: lifecycle (FIX behaviour)', () => {
     const plugin = create(Impl, occupied.port)
     let connects = 0
     plugin.on('connect', () => connects++)
+    // jest intercepts uncaught errors itself (and fails the test on them); the next test checks
+    // the same in a real process, where these listeners do see everything.
     const problems = []
     const onProblem = (err) => problems.push(err)
     process.on('uncaughtException', onProblem)

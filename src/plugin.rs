@@ -60,7 +60,7 @@ pub struct NativePlugin {
 impl NativePlugin {
     /// `options_json`: `JSON.stringify` of the plugin options; throws naming a bad option.
     /// `dispatch(id, packet)` is called for each incoming packet; `log(level, message)` logs.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(
         options_json: String,
         dispatch: Function<'_, DispatchArgs, ()>,
@@ -129,7 +129,7 @@ impl NativePlugin {
 
     /// Stops the server: refuses new connections at once, drains in-flight requests
     /// (bounded), then releases what kept Node alive.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn disconnect<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         self.connected.store(false, Ordering::SeqCst);
         let listening = self.lock_listening().take();
@@ -143,7 +143,7 @@ impl NativePlugin {
     }
 
     /// Resolves with the reply `Buffer`, or with a `SendFailure` (never rejects).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn send_data<'env>(
         &self,
         env: &'env Env,
@@ -185,7 +185,7 @@ impl NativePlugin {
     }
 
     /// The bound port while listening.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn port(&self) -> Option<u32> {
         self.lock_listening()
             .as_ref()
