@@ -4,6 +4,7 @@
 //! | outcome                                   | result                                 |
 //! |-------------------------------------------|----------------------------------------|
 //! | data is not a Prepare                     | `InvalidPrepare` (F01), nothing sent   |
+//! | multilateral: no child for the destination| `InvalidAddressSegment`/`NoRoute` (F02)|
 //! | Prepare already expired                   | `Expired` (R00), nothing sent          |
 //! | connect / send / read failed              | `Transport` (T01)                      |
 //! | 2xx, body <= `MAX_REPLY_LEN`              | the body, byte for byte                |
@@ -12,6 +13,7 @@
 //! | other status                              | `HttpStatus` (F00)                     |
 //! | no answer when the Prepare expires        | `Expired` (R00), the request is dropped|
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
@@ -27,7 +29,8 @@ use hyper_util::rt::TokioExecutor;
 use crate::auth::OutgoingAuth;
 use crate::config::OutgoingConfig;
 use crate::error::{Error, Result};
-use crate::packet::{parse_prepare, MAX_REPLY_LEN};
+use crate::packet::{parse_prepare, PacketError, MAX_REPLY_LEN};
+use crate::routing::Multilateral;
 
 const ILP_PEER_NAME: HeaderName = HeaderName::from_static("ilp-peer-name");
 const ILP_DESTINATION: HeaderName = HeaderName::from_static("ilp-destination");
@@ -35,16 +38,23 @@ const ILP_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("application/ilp+
 /// Idle pooled connections are closed after this long.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Where a Prepare goes.
+pub enum Target {
+    Peer(Uri),
+    /// Multilateral mode: the URL of the child the destination belongs to.
+    Child(Arc<Multilateral>),
+}
+
 pub struct Client {
     http: HyperClient<HttpConnector, Full<Bytes>>,
-    url: Uri,
+    target: Target,
     peer_name: HeaderValue,
     send_ilp_destination: bool,
     auth: OutgoingAuth,
 }
 
 impl Client {
-    pub fn new(config: &OutgoingConfig) -> Result<Self> {
+    pub fn new(config: &OutgoingConfig, target: Target) -> Result<Self> {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let http = HyperClient::builder(TokioExecutor::new())
@@ -55,7 +65,7 @@ impl Client {
             .map_err(|_| Error::invalid_option("outgoing.name", "cannot be sent in a header"))?;
         Ok(Client {
             http,
-            url: config.url.clone(),
+            target,
             peer_name,
             send_ilp_destination: config.send_ilp_destination,
             auth: OutgoingAuth::new(&config.credential, config.bearer)?,
@@ -69,23 +79,33 @@ impl Client {
             .expires_at
             .duration_since(SystemTime::now())
             .map_err(|_| Error::Expired)?;
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri(self.url.clone())
-            .header(AUTHORIZATION, self.auth.header_value()?)
-            .header(CONTENT_TYPE, ILP_CONTENT_TYPE)
-            .header(ILP_PEER_NAME, self.peer_name.clone());
-        if self.send_ilp_destination {
+        let destination = self
+            .send_ilp_destination
             // A valid ILP address is plain ASCII without spaces: always a safe header value.
-            let destination = HeaderValue::from_str(prepare.destination)
-                .map_err(|_| Error::InvalidPrepare(crate::packet::PacketError::BadDestination))?;
-            request = request.header(ILP_DESTINATION, destination);
-        }
-        let request = request
-            .body(Full::new(packet.clone()))
-            .map_err(|e| Error::Transport(format!("could not build the request: {e}")))?;
-
-        tokio::time::timeout(time_left, self.exchange(request))
+            .then(|| HeaderValue::from_str(prepare.destination))
+            .transpose()
+            .map_err(|_| Error::InvalidPrepare(PacketError::BadDestination))?;
+        let authorization = self.auth.header_value()?;
+        let send = async {
+            let url = match &self.target {
+                Target::Peer(url) => url.clone(),
+                Target::Child(multilateral) => multilateral.url_for(prepare.destination).await?,
+            };
+            let mut request = Request::builder()
+                .method(Method::POST)
+                .uri(url)
+                .header(AUTHORIZATION, authorization)
+                .header(CONTENT_TYPE, ILP_CONTENT_TYPE)
+                .header(ILP_PEER_NAME, self.peer_name.clone());
+            if let Some(destination) = destination {
+                request = request.header(ILP_DESTINATION, destination);
+            }
+            let request = request
+                .body(Full::new(packet.clone()))
+                .map_err(|e| Error::Transport(format!("could not build the request: {e}")))?;
+            self.exchange(request).await
+        };
+        tokio::time::timeout(time_left, send)
             .await
             .map_err(|_| Error::Expired)?
     }

@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use http::Uri;
 
 use crate::auth::Secret;
+use crate::ildcp::IldcpInfo;
+use crate::routing::UrlTemplate;
 
 /// 1.6.1's default JWT lifetime (milliseconds).
 pub const DEFAULT_JWT_EXPIRY_MS: u64 = 30_000;
@@ -14,6 +16,20 @@ pub const DEFAULT_JWT_EXPIRY_MS: u64 = 30_000;
 pub struct Config {
     pub incoming: IncomingConfig,
     pub outgoing: OutgoingConfig,
+    pub routing: Routing,
+}
+
+/// Where Prepares go: one peer, or (multilateral mode) one URL per child.
+#[derive(Debug, Clone)]
+pub enum Routing {
+    /// `outgoing.url` as is.
+    Bilateral { url: Uri },
+    /// `outgoing.url` with the child's address segment in place of `multiDelimiter`.
+    Multilateral {
+        url_template: UrlTemplate,
+        /// The `ildcp` option; fetched through the data handler when absent.
+        ildcp: Option<IldcpInfo>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -27,8 +43,6 @@ pub struct IncomingConfig {
 
 #[derive(Debug, Clone)]
 pub struct OutgoingConfig {
-    /// Where every Prepare is POSTed (`http://`, with path and query).
-    pub url: Uri,
     pub credential: OutgoingCredential,
     /// Send `Bearer <token>` (false only with the legacy `secret` / `secretToken` names).
     pub bearer: bool,

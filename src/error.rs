@@ -42,6 +42,18 @@ pub enum Error {
     #[error("data is not a valid ILP prepare: {0}")]
     InvalidPrepare(#[from] PacketError),
 
+    /// Multilateral mode: the destination's child segment is not `[A-Za-z0-9_-]+`.
+    #[error("invalid address segment")]
+    InvalidAddressSegment,
+
+    /// Multilateral mode: no child URL for this destination.
+    #[error("no route: {0}")]
+    NoRoute(String),
+
+    /// Multilateral mode: this plugin's own ILDCP info could not be had.
+    #[error("could not fetch ildcp info: {0}")]
+    Ildcp(String),
+
     #[error("could not sign the outgoing JWT: {0}")]
     JwtSign(String),
 
@@ -67,6 +79,8 @@ impl Error {
             Error::HttpStatus(_) => "F00",
             Error::Expired => "R00",
             Error::InvalidPrepare(_) => "F01",
+            Error::InvalidAddressSegment | Error::NoRoute(_) => "F02",
+            Error::Ildcp(_) => "T00",
             Error::InvalidOption { .. } | Error::InvalidAuthOptions { .. } | Error::JwtSign(_) => {
                 "F00"
             }

@@ -8,6 +8,8 @@
 //! - `server` is the incoming hyper server (HTTP/1.1 + h2c); it asks a `server::DataHandler`
 //!   for each packet. `bridge` implements that handler by calling JS from tokio threads.
 //! - `client` sends Prepares to the peer (keep-alive pool, Prepare expiry as deadline).
+//! - `routing` is multilateral mode: child URL from the address segment, and the ILDCP info
+//!   (`ildcp` encodes RFC 31) that the server answers `peer.config` with.
 //! - `auth` (tokens, JWT), `packet` (OER reads and size limits), `error` (one error type and
 //!   its ILP error codes), `log` (the logging seam).
 //!
@@ -19,8 +21,10 @@ pub mod bridge;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod ildcp;
 pub mod log;
 pub mod options;
 pub mod packet;
 pub mod plugin;
+pub mod routing;
 pub mod server;

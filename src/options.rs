@@ -12,9 +12,12 @@ use serde_json::{Map, Value};
 
 use crate::auth::Secret;
 use crate::config::{
-    Config, IncomingConfig, OutgoingConfig, OutgoingCredential, DEFAULT_JWT_EXPIRY_MS,
+    Config, IncomingConfig, OutgoingConfig, OutgoingCredential, Routing, DEFAULT_JWT_EXPIRY_MS,
 };
 use crate::error::{Error, Result};
+use crate::ildcp::IldcpInfo;
+use crate::packet::is_valid_ilp_address;
+use crate::routing::{has_valid_port, UrlTemplate};
 
 type Object = Map<String, Value>;
 
@@ -26,23 +29,71 @@ pub fn parse_options(json: &str) -> Result<Config> {
         .as_object()
         .ok_or_else(|| Error::invalid_option("options", "must be an object"))?;
 
-    if let Some(delimiter) = optional_string(root, "multiDelimiter", "multiDelimiter")? {
-        if delimiter.is_empty() {
-            return Err(Error::invalid_option("multiDelimiter", "must not be empty"));
+    let incoming = parse_incoming(required_object(root, "incoming")?)?;
+    let outgoing_options = required_object(root, "outgoing")?;
+    let outgoing = parse_outgoing(outgoing_options, incoming.port)?;
+    let url = optional_string(outgoing_options, "url", "outgoing.url")?
+        .ok_or_else(|| Error::invalid_option("outgoing.url", "is required"))?;
+    let delimiter = optional_string(root, "multiDelimiter", "multiDelimiter")?.unwrap_or("%");
+    if delimiter.is_empty() {
+        return Err(Error::invalid_option("multiDelimiter", "must not be empty"));
+    }
+    let routing = if optional_bool(root, "multi", "multi")?.unwrap_or(false) {
+        Routing::Multilateral {
+            url_template: parse_url_template(url, delimiter)?,
+            ildcp: parse_ildcp(root)?,
         }
-    }
-    if optional_bool(root, "multi", "multi")?.unwrap_or(false) {
-        return Err(Error::invalid_option(
-            "multi",
-            "multilateral mode is not supported by this version yet",
-        ));
-    }
+    } else {
+        Routing::Bilateral {
+            url: parse_url(url)?,
+        }
+    };
+    Ok(Config {
+        incoming,
+        outgoing,
+        routing,
+    })
+}
 
-    let incoming = required_object(root, "incoming")?;
-    let outgoing = required_object(root, "outgoing")?;
-    let incoming = parse_incoming(incoming)?;
-    let outgoing = parse_outgoing(outgoing, incoming.port)?;
-    Ok(Config { incoming, outgoing })
+/// Multilateral `outgoing.url`: must contain the delimiter, and make a valid URL once a
+/// segment is spliced in (a number, for templates with the delimiter in the port position).
+fn parse_url_template(url: &str, delimiter: &str) -> Result<UrlTemplate> {
+    let template = UrlTemplate::new(url, delimiter).ok_or_else(|| {
+        Error::invalid_option(
+            "outgoing.url",
+            format!("must contain the multiDelimiter {delimiter:?} in multilateral mode"),
+        )
+    })?;
+    parse_url(&template.expand("a")).or_else(|_| parse_url(&template.expand("1")))?;
+    Ok(template)
+}
+
+fn parse_ildcp(root: &Object) -> Result<Option<IldcpInfo>> {
+    let ildcp = match root.get("ildcp") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(ildcp)) => ildcp,
+        Some(_) => return Err(Error::invalid_option("ildcp", "must be an object")),
+    };
+    let client_address = optional_string(ildcp, "clientAddress", "ildcp.clientAddress")?
+        .filter(|address| is_valid_ilp_address(address))
+        .ok_or_else(|| {
+            Error::invalid_option("ildcp.clientAddress", "must be a valid ILP address")
+        })?;
+    let asset_code = optional_string(ildcp, "assetCode", "ildcp.assetCode")?
+        .filter(|code| !code.is_empty() && code.len() <= 255)
+        .ok_or_else(|| Error::invalid_option("ildcp.assetCode", "must be a non-empty string"))?;
+    let asset_scale = ildcp
+        .get("assetScale")
+        .and_then(Value::as_u64)
+        .and_then(|scale| u8::try_from(scale).ok())
+        .ok_or_else(|| {
+            Error::invalid_option("ildcp.assetScale", "must be an integer from 0 to 255")
+        })?;
+    Ok(Some(IldcpInfo {
+        client_address: client_address.to_owned(),
+        asset_scale,
+        asset_code: asset_code.to_owned(),
+    }))
 }
 
 fn parse_incoming(incoming: &Object) -> Result<IncomingConfig> {
@@ -78,11 +129,6 @@ fn parse_incoming(incoming: &Object) -> Result<IncomingConfig> {
 }
 
 fn parse_outgoing(outgoing: &Object, incoming_port: u16) -> Result<OutgoingConfig> {
-    let url = parse_url(
-        optional_string(outgoing, "url", "outgoing.url")?
-            .ok_or_else(|| Error::invalid_option("outgoing.url", "is required"))?,
-    )?;
-
     let jwt_secret = aliased_secret(outgoing, "secret", "jwtSecret", "outgoing")?;
     let static_token = aliased_secret(outgoing, "secretToken", "staticToken", "outgoing")?;
     let bearer = !is_set(outgoing, "secret") && !is_set(outgoing, "secretToken");
@@ -133,7 +179,6 @@ fn parse_outgoing(outgoing: &Object, incoming_port: u16) -> Result<OutgoingConfi
     };
 
     Ok(OutgoingConfig {
-        url,
         credential,
         bearer,
         name,
@@ -169,6 +214,9 @@ fn parse_url(url: &str) -> Result<Uri> {
     }
     if uri.host().is_none_or(str::is_empty) {
         return Err(Error::invalid_option("outgoing.url", "has no host"));
+    }
+    if !has_valid_port(&uri) {
+        return Err(Error::invalid_option("outgoing.url", "has an invalid port"));
     }
     Ok(uri)
 }
@@ -281,10 +329,12 @@ mod tests {
         assert!(config.outgoing.bearer);
         assert!(!config.outgoing.http2);
         assert!(!config.outgoing.send_ilp_destination);
-        assert_eq!(
-            config.outgoing.url.path_and_query().unwrap().as_str(),
-            "/ilp?x=1"
-        );
+        match config.routing {
+            Routing::Bilateral { url } => {
+                assert_eq!(url.path_and_query().unwrap().as_str(), "/ilp?x=1")
+            }
+            Routing::Multilateral { .. } => panic!("expected bilateral routing"),
+        }
     }
 
     #[test]
@@ -401,6 +451,61 @@ mod tests {
             assert!(
                 message.contains(option),
                 "{options}: message {message:?} should name {option}"
+            );
+        }
+    }
+
+    #[test]
+    fn multilateral_options() {
+        let mut options = base();
+        options["multi"] = json!(true);
+        options["multiDelimiter"] = json!("^");
+        options["outgoing"]["url"] = json!("http://localhost:^");
+        options["ildcp"] =
+            json!({ "clientAddress": "test.parent", "assetCode": "XRP", "assetScale": 9 });
+        match parse(options).unwrap().routing {
+            Routing::Multilateral {
+                url_template,
+                ildcp,
+            } => {
+                assert_eq!(url_template.expand("7001"), "http://localhost:7001");
+                assert_eq!(ildcp.unwrap().client_address, "test.parent");
+            }
+            Routing::Bilateral { .. } => panic!("expected multilateral routing"),
+        }
+        let cases: Vec<(Value, &str)> = vec![
+            (json!({ "multi": true }), "outgoing.url"),
+            (
+                json!({ "multi": true, "outgoing": { "url": "http://a/%" } , "ildcp": 5 }),
+                "ildcp",
+            ),
+            (
+                json!({ "multi": true, "outgoing": { "url": "http://a/%" }, "ildcp": { "clientAddress": "nope", "assetCode": "X", "assetScale": 1 } }),
+                "ildcp.clientAddress",
+            ),
+            (
+                json!({ "multi": true, "outgoing": { "url": "http://a/%" }, "ildcp": { "clientAddress": "g.a", "assetCode": "", "assetScale": 1 } }),
+                "ildcp.assetCode",
+            ),
+            (
+                json!({ "multi": true, "outgoing": { "url": "http://a/%" }, "ildcp": { "clientAddress": "g.a", "assetCode": "X", "assetScale": 256 } }),
+                "ildcp.assetScale",
+            ),
+            (json!({ "multi": "yes" }), "multi"),
+        ];
+        for (patch, option) in cases {
+            let mut options = base();
+            for (key, value) in patch.as_object().unwrap() {
+                if key == "outgoing" {
+                    options["outgoing"]["url"] = value["url"].clone();
+                } else {
+                    options[key] = value.clone();
+                }
+            }
+            let message = error_of(options.clone());
+            assert!(
+                message.contains(option),
+                "{options}: {message:?} should name {option}"
             );
         }
     }

@@ -60,6 +60,10 @@ pub enum PacketError {
     Empty,
     #[error("packet type is {0}, expected 12 (prepare)")]
     NotAPrepare(u8),
+    #[error("packet type is {0}, expected 13 (fulfill) or 14 (reject)")]
+    NotAReply(u8),
+    #[error("invalid {0}")]
+    Invalid(&'static str),
     #[error("packet ends early while reading the {0}")]
     Truncated(&'static str),
     #[error("invalid length prefix of the {0}")]
@@ -187,17 +191,142 @@ fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
     era * 146_097 + day_of_era - 719_468
 }
 
+/// An ILP reply: Fulfill (type 13) or Reject (type 14), borrowed from the packet bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply<'a> {
+    Fulfill {
+        fulfillment: &'a [u8],
+        data: &'a [u8],
+    },
+    Reject {
+        code: &'a str,
+        triggered_by: &'a str,
+        message: &'a [u8],
+        data: &'a [u8],
+    },
+}
+
+const TYPE_FULFILL: u8 = 13;
+const TYPE_REJECT: u8 = 14;
+
+/// Reads an ILP Fulfill or Reject.
+pub fn parse_reply(packet: &[u8]) -> Result<Reply<'_>, PacketError> {
+    let mut envelope = Reader::new(packet);
+    let packet_type = envelope.u8().map_err(|_| PacketError::Empty)?;
+    let mut reader = Reader::new(envelope.var_octets("envelope")?);
+    match packet_type {
+        TYPE_FULFILL => Ok(Reply::Fulfill {
+            fulfillment: reader.take(32, "fulfillment")?,
+            data: reader.var_octets("data")?,
+        }),
+        TYPE_REJECT => {
+            let code = std::str::from_utf8(reader.take(3, "code")?)
+                .map_err(|_| PacketError::Truncated("code"))?;
+            let triggered_by = std::str::from_utf8(reader.var_octets("triggeredBy")?)
+                .map_err(|_| PacketError::BadDestination)?;
+            Ok(Reply::Reject {
+                code,
+                triggered_by,
+                message: reader.var_octets("message")?,
+                data: reader.var_octets("data")?,
+            })
+        }
+        other => Err(PacketError::NotAReply(other)),
+    }
+}
+
+/// Serialises an ILP Prepare.
+pub fn serialize_prepare(
+    amount: u64,
+    expires_at: SystemTime,
+    execution_condition: &[u8; CONDITION_LEN],
+    destination: &str,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut contents =
+        Vec::with_capacity(8 + TIMESTAMP_LEN + CONDITION_LEN + destination.len() + data.len() + 8);
+    contents.extend_from_slice(&amount.to_be_bytes());
+    contents.extend_from_slice(format_timestamp(expires_at).as_bytes());
+    contents.extend_from_slice(execution_condition);
+    write_var_octets(&mut contents, destination.as_bytes());
+    write_var_octets(&mut contents, data);
+    envelope(TYPE_PREPARE, &contents)
+}
+
+/// Serialises an ILP Fulfill.
+pub fn serialize_fulfill(fulfillment: &[u8; 32], data: &[u8]) -> Vec<u8> {
+    let mut contents = Vec::with_capacity(32 + data.len() + 4);
+    contents.extend_from_slice(fulfillment);
+    write_var_octets(&mut contents, data);
+    envelope(TYPE_FULFILL, &contents)
+}
+
+fn envelope(packet_type: u8, contents: &[u8]) -> Vec<u8> {
+    let mut packet = Vec::with_capacity(envelope_len(contents.len()));
+    packet.push(packet_type);
+    write_var_octets(&mut packet, contents);
+    packet
+}
+
+/// Writes an OER length determinant and the bytes.
+pub(crate) fn write_var_octets(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = bytes.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let be = (len as u64).to_be_bytes();
+        let skip = be.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | (8 - skip) as u8);
+        out.extend_from_slice(&be[skip..]);
+    }
+    out.extend_from_slice(bytes);
+}
+
+/// ILP's 17-digit UTC timestamp `YYYYMMDDHHmmssSSS`.
+fn format_timestamp(time: SystemTime) -> String {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let millis = since_epoch.subsec_millis();
+    let seconds = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days(seconds / 86_400);
+    let second_of_day = seconds % 86_400;
+    format!(
+        "{year:04}{month:02}{day:02}{:02}{:02}{:02}{millis:03}",
+        second_of_day / 3_600,
+        second_of_day / 60 % 60,
+        second_of_day % 60
+    )
+}
+
+/// The date of a day count since 1970-01-01 (inverse of `days_from_civil`).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
 /// A cursor over a byte slice whose reads fail instead of panicking.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Reader { bytes }
     }
 
-    fn u8(&mut self) -> Result<u8, PacketError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, PacketError> {
         Ok(self.take(1, "type")?[0])
     }
 
@@ -211,7 +340,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An OER length determinant followed by that many bytes.
-    fn var_octets(&mut self, field: &'static str) -> Result<&'a [u8], PacketError> {
+    pub(crate) fn var_octets(&mut self, field: &'static str) -> Result<&'a [u8], PacketError> {
         let first = self.take(1, field)?[0];
         let len = if first & 0x80 == 0 {
             usize::from(first)

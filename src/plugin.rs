@@ -11,11 +11,12 @@ use napi_derive::napi;
 
 use crate::auth::IncomingAuth;
 use crate::bridge::{JsBytes, JsDataHandler, JsLogger, PendingCalls};
-use crate::client::Client;
-use crate::config::Config;
+use crate::client::{Client, Target};
+use crate::config::{Config, Routing};
 use crate::error::Error;
 use crate::log::SharedLogger;
 use crate::options::parse_options;
+use crate::routing::{IldcpSource, Multilateral};
 use crate::server::{self, HandlerOutcome, RunningServer, ServerState};
 
 type DispatchArgs = FnArgs<(u32, JsBytes)>;
@@ -49,6 +50,7 @@ pub struct NativePlugin {
     config: Config,
     client: Arc<Client>,
     handler: Arc<JsDataHandler>,
+    multilateral: Option<Arc<Multilateral>>,
     pending: Arc<PendingCalls>,
     logger: SharedLogger,
     dispatch: FunctionRef<DispatchArgs, ()>,
@@ -67,7 +69,6 @@ impl NativePlugin {
         log: Function<'_, FnArgs<(String, String)>, ()>,
     ) -> napi::Result<Self> {
         let config = parse_options(&options_json)?;
-        let client = Arc::new(Client::new(&config.outgoing)?);
         let logger: SharedLogger = Arc::new(JsLogger::new(
             log.build_threadsafe_function()
                 .callee_handled::<false>()
@@ -83,10 +84,25 @@ impl NativePlugin {
                 .build()?,
             pending.clone(),
         ));
+        let (target, multilateral) = match &config.routing {
+            Routing::Bilateral { url } => (Target::Peer(url.clone()), None),
+            Routing::Multilateral {
+                url_template,
+                ildcp,
+            } => {
+                let multilateral = Arc::new(Multilateral::new(
+                    url_template.clone(),
+                    IldcpSource::new(ildcp.clone(), handler.clone()),
+                ));
+                (Target::Child(multilateral.clone()), Some(multilateral))
+            }
+        };
+        let client = Arc::new(Client::new(&config.outgoing, target)?);
         Ok(NativePlugin {
             config,
             client,
             handler,
+            multilateral,
             pending,
             logger,
             dispatch: dispatch.create_ref()?,
@@ -114,6 +130,7 @@ impl NativePlugin {
         let state = Arc::new(ServerState::new(
             IncomingAuth::new(incoming.jwt_secret.as_ref(), incoming.static_token.as_ref()),
             self.handler.clone(),
+            self.multilateral.clone(),
             self.logger.clone(),
         ));
         let server = napi::bindgen_prelude::within_runtime_if_available(|| {

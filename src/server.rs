@@ -10,6 +10,8 @@
 //! | missing or bad `Authorization`            | 401 `invalid authorization` (body unread)|
 //! | plugin disconnecting (old keep-alive)     | 502                                      |
 //! | body over `MAX_PREPARE_LEN`               | 413                                      |
+//! | multilateral: body not a valid Prepare    | 400                                      |
+//! | multilateral: `peer.config`               | 200 ILDCP Fulfill; 400 for a bad peer name |
 //! | no data handler                           | 502                                      |
 //! | handler failed / returned a non-Buffer    | 500                                      |
 //! | handler still busy when the Prepare expires | 504                                    |
@@ -39,8 +41,12 @@ use tokio::task::JoinSet;
 
 use crate::auth::IncomingAuth;
 use crate::error::{Error, Result};
+use crate::ildcp::ILDCP_DESTINATION;
 use crate::log::{Level, SharedLogger};
 use crate::packet::{parse_prepare, MAX_PREPARE_LEN};
+use crate::routing::{Multilateral, PeerConfigError};
+
+const ILP_PEER_NAME: http::HeaderName = http::HeaderName::from_static("ilp-peer-name");
 
 /// How long `disconnect()` lets in-flight requests finish before closing their connections.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -75,16 +81,24 @@ pub trait DataHandler: Send + Sync + 'static {
 pub struct ServerState {
     pub auth: IncomingAuth,
     pub handler: Arc<dyn DataHandler>,
+    /// Multilateral mode: answers `peer.config` and requires valid Prepares.
+    pub multilateral: Option<Arc<Multilateral>>,
     pub logger: SharedLogger,
     /// False once `disconnect()` started: requests on old keep-alive connections get 502.
     accepting: AtomicBool,
 }
 
 impl ServerState {
-    pub fn new(auth: IncomingAuth, handler: Arc<dyn DataHandler>, logger: SharedLogger) -> Self {
+    pub fn new(
+        auth: IncomingAuth,
+        handler: Arc<dyn DataHandler>,
+        multilateral: Option<Arc<Multilateral>>,
+        logger: SharedLogger,
+    ) -> Self {
         ServerState {
             auth,
             handler,
+            multilateral,
             logger,
             accepting: AtomicBool::new(true),
         }
@@ -232,20 +246,24 @@ async fn answer_post(state: &ServerState, request: Request<Incoming>) -> HttpRes
     if !state.accepting.load(Ordering::SeqCst) {
         return text(StatusCode::BAD_GATEWAY, "server is closed");
     }
-    let packet = match read_body(request.into_body()).await {
+    let (parts, body) = request.into_parts();
+    let packet = match read_body(body).await {
         Ok(packet) => packet,
         Err(response) => return response,
     };
+    if let Some(multilateral) = &state.multilateral {
+        match parse_prepare(&packet) {
+            Err(_) => return text(StatusCode::BAD_REQUEST, "invalid ILP prepare"),
+            Ok(prepare) if prepare.destination == ILDCP_DESTINATION => {
+                return answer_peer_config(state, multilateral, parts.headers.get(ILP_PEER_NAME))
+                    .await;
+            }
+            Ok(_) => {}
+        }
+    }
     let timeout = handler_timeout(&packet);
     match tokio::time::timeout(timeout, state.handler.handle(packet)).await {
-        Ok(HandlerOutcome::Reply(reply)) => {
-            let mut response = Response::new(Full::new(reply));
-            response.headers_mut().insert(
-                CONTENT_TYPE,
-                http::HeaderValue::from_static("application/octet-stream"),
-            );
-            response
-        }
+        Ok(HandlerOutcome::Reply(reply)) => octets(reply),
         Ok(HandlerOutcome::Failed(reason)) => {
             state
                 .logger
@@ -264,6 +282,28 @@ async fn answer_post(state: &ServerState, request: Request<Incoming>) -> HttpRes
             text(
                 StatusCode::GATEWAY_TIMEOUT,
                 "data handler did not answer before the prepare expired",
+            )
+        }
+    }
+}
+
+/// `peer.config` from a child: its address is ours + `.` + its `ILP-Peer-Name`.
+async fn answer_peer_config(
+    state: &ServerState,
+    multilateral: &Multilateral,
+    peer_name: Option<&http::HeaderValue>,
+) -> HttpResponse {
+    match multilateral.answer_peer_config(peer_name).await {
+        Ok(fulfill) => octets(Bytes::from(fulfill)),
+        Err(PeerConfigError::BadPeerName) => text(
+            StatusCode::BAD_REQUEST,
+            "missing or invalid ILP-Peer-Name: it must make a valid ILP address",
+        ),
+        Err(PeerConfigError::Unavailable(error)) => {
+            state.logger.log(Level::Error, error.to_string());
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "could not fetch ildcp info",
             )
         }
     }
@@ -322,6 +362,15 @@ async fn discard(mut body: Incoming) {
             _ => return,
         }
     }
+}
+
+fn octets(body: Bytes) -> HttpResponse {
+    let mut response = Response::new(Full::new(body));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        http::HeaderValue::from_static("application/octet-stream"),
+    );
+    response
 }
 
 fn text(status: StatusCode, body: &'static str) -> HttpResponse {

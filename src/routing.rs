@@ -1,0 +1,321 @@
+//! Multilateral mode: one plugin, many children addressed `<clientAddress>.<segment>…`.
+//! Outgoing, the child's segment is spliced into the URL template; incoming, `peer.config`
+//! is answered by the plugin with the child's address `<clientAddress>.<ILP-Peer-Name>`.
+//! The ILDCP info (`clientAddress`, asset) is the `ildcp` option or fetched once through the
+//! data handler; concurrent first callers share that fetch, a failed fetch is retried later.
+
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use http::{HeaderValue, Uri};
+
+use crate::error::{Error, Result};
+use crate::ildcp::{self, IldcpInfo};
+use crate::packet::is_valid_ilp_address;
+use crate::server::{DataHandler, HandlerOutcome};
+
+/// `outgoing.url` split at the first `multiDelimiter`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlTemplate {
+    prefix: String,
+    suffix: String,
+}
+
+impl UrlTemplate {
+    /// None when `url` does not contain `delimiter`.
+    pub fn new(url: &str, delimiter: &str) -> Option<Self> {
+        let at = url.find(delimiter)?;
+        Some(UrlTemplate {
+            prefix: url[..at].to_owned(),
+            suffix: url[at + delimiter.len()..].to_owned(),
+        })
+    }
+
+    /// The URL with `segment` in place of the delimiter, as a string.
+    pub fn expand(&self, segment: &str) -> String {
+        format!("{}{segment}{}", self.prefix, self.suffix)
+    }
+
+    /// The URL for a child; fails when the segment does not make a valid URL (e.g. a
+    /// non-numeric segment in the port position).
+    pub fn url_for(&self, segment: &str) -> Result<Uri> {
+        self.expand(segment)
+            .parse::<Uri>()
+            .ok()
+            .filter(has_valid_port)
+            .ok_or_else(|| {
+                Error::NoRoute(format!(
+                    "address segment {segment:?} does not make a valid URL"
+                ))
+            })
+    }
+}
+
+/// `http::Uri` accepts `host:abc`; a port, when present, must be a number.
+pub fn has_valid_port(url: &Uri) -> bool {
+    url.authority().is_none_or(|authority| {
+        let host_and_port = authority.as_str().rsplit('@').next().unwrap_or_default();
+        let after_ipv6 = host_and_port
+            .rsplit_once(']')
+            .map_or(host_and_port, |(_, rest)| rest);
+        !after_ipv6.contains(':') || authority.port_u16().is_some()
+    })
+}
+
+/// The child segment of `destination`: the part after `client_address + '.'` up to the next
+/// dot. It must match `[A-Za-z0-9_-]+`.
+pub fn child_segment<'a>(destination: &'a str, client_address: &str) -> Result<&'a str> {
+    let rest = destination
+        .strip_prefix(client_address)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .ok_or_else(|| {
+            Error::NoRoute(format!(
+                "destination {destination} is not under this plugin's address {client_address}"
+            ))
+        })?;
+    let segment = rest.split('.').next().unwrap_or_default();
+    let valid = !segment.is_empty()
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if valid {
+        Ok(segment)
+    } else {
+        Err(Error::InvalidAddressSegment)
+    }
+}
+
+type SharedFetch = Shared<BoxFuture<'static, std::result::Result<Arc<IldcpInfo>, String>>>;
+
+enum Slot {
+    Empty,
+    Fetching(SharedFetch),
+    Ready(Arc<IldcpInfo>),
+}
+
+/// Where the ILDCP info comes from, and its cache.
+pub struct IldcpSource {
+    handler: Arc<dyn DataHandler>,
+    slot: Mutex<Slot>,
+}
+
+impl IldcpSource {
+    pub fn new(preset: Option<IldcpInfo>, handler: Arc<dyn DataHandler>) -> Self {
+        let slot = match preset {
+            Some(info) => Slot::Ready(Arc::new(info)),
+            None => Slot::Empty,
+        };
+        IldcpSource {
+            handler,
+            slot: Mutex::new(slot),
+        }
+    }
+
+    /// The ILDCP info: cached, or fetched through the data handler (one fetch at a time).
+    pub async fn get(&self) -> Result<Arc<IldcpInfo>> {
+        let fetch = {
+            let mut slot = self.lock();
+            match &*slot {
+                Slot::Ready(info) => return Ok(info.clone()),
+                Slot::Fetching(fetch) => fetch.clone(),
+                Slot::Empty => {
+                    let fetch = fetch_ildcp(self.handler.clone()).boxed().shared();
+                    *slot = Slot::Fetching(fetch.clone());
+                    fetch
+                }
+            }
+        };
+        let result = fetch.await;
+        let mut slot = self.lock();
+        match &result {
+            Ok(info) => *slot = Slot::Ready(info.clone()),
+            // Forget the failed fetch so the next call tries again.
+            Err(_) => {
+                if matches!(&*slot, Slot::Fetching(current) if current.peek().is_some()) {
+                    *slot = Slot::Empty;
+                }
+            }
+        }
+        result.map_err(Error::Ildcp)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.slot
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+async fn fetch_ildcp(handler: Arc<dyn DataHandler>) -> std::result::Result<Arc<IldcpInfo>, String> {
+    let request = ildcp::request(SystemTime::now());
+    match handler.handle(request.into()).await {
+        HandlerOutcome::Reply(reply) => ildcp::parse_response(&reply)
+            .map(Arc::new)
+            .map_err(|e| e.to_string()),
+        HandlerOutcome::NoHandler | HandlerOutcome::Unavailable => {
+            Err("a data handler must be registered to fetch it".to_owned())
+        }
+        HandlerOutcome::Failed(reason) => Err(format!("the data handler failed: {reason}")),
+    }
+}
+
+/// Why `peer.config` could not be answered.
+#[derive(Debug)]
+pub enum PeerConfigError {
+    /// Missing `ILP-Peer-Name`, or one that does not make a valid ILP address (400).
+    BadPeerName,
+    /// Our own ILDCP info is not available (500).
+    Unavailable(Error),
+}
+
+/// Multilateral routing, shared by the client and the server of one plugin.
+pub struct Multilateral {
+    template: UrlTemplate,
+    ildcp: IldcpSource,
+}
+
+impl Multilateral {
+    pub fn new(template: UrlTemplate, ildcp: IldcpSource) -> Self {
+        Multilateral { template, ildcp }
+    }
+
+    /// The URL of the child `destination` belongs to.
+    pub async fn url_for(&self, destination: &str) -> Result<Uri> {
+        let info = self.ildcp.get().await?;
+        let segment = child_segment(destination, &info.client_address)?;
+        self.template.url_for(segment)
+    }
+
+    /// The Fulfill answering a child's `peer.config` request.
+    pub async fn answer_peer_config(
+        &self,
+        peer_name: Option<&HeaderValue>,
+    ) -> std::result::Result<Vec<u8>, PeerConfigError> {
+        let name = peer_name
+            .and_then(|name| name.to_str().ok())
+            .ok_or(PeerConfigError::BadPeerName)?;
+        let info = self
+            .ildcp
+            .get()
+            .await
+            .map_err(PeerConfigError::Unavailable)?;
+        let client_address = format!("{}.{name}", info.client_address);
+        if !is_valid_ilp_address(&client_address) {
+            return Err(PeerConfigError::BadPeerName);
+        }
+        Ok(ildcp::response(&IldcpInfo {
+            client_address,
+            asset_scale: info.asset_scale,
+            asset_code: info.asset_code.clone(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn only_the_first_delimiter_is_replaced() {
+        let template = UrlTemplate::new("http://127.0.0.1:8080/children/%/ilp?x=%", "%").unwrap();
+        assert_eq!(
+            template.expand("bob"),
+            "http://127.0.0.1:8080/children/bob/ilp?x=%"
+        );
+        let template = UrlTemplate::new("http://localhost:^", "^").unwrap();
+        assert_eq!(template.url_for("7001").unwrap().port_u16(), Some(7001));
+        assert!(template.url_for("bob").is_err());
+        assert!(UrlTemplate::new("http://a/", "%").is_none());
+    }
+
+    #[test]
+    fn child_segments() {
+        assert_eq!(
+            child_segment("test.parent.bob.x.y", "test.parent").unwrap(),
+            "bob"
+        );
+        assert_eq!(
+            child_segment("test.parent.bob", "test.parent").unwrap(),
+            "bob"
+        );
+        assert!(matches!(
+            child_segment("test.parent.a~b.c", "test.parent"),
+            Err(Error::InvalidAddressSegment)
+        ));
+        assert!(matches!(
+            child_segment("test.other.bob", "test.parent"),
+            Err(Error::NoRoute(_))
+        ));
+        assert!(matches!(
+            child_segment("test.parentx.bob", "test.parent"),
+            Err(Error::NoRoute(_))
+        ));
+        assert!(matches!(
+            child_segment("test.parent", "test.parent"),
+            Err(Error::NoRoute(_))
+        ));
+    }
+
+    /// Answers `peer.config` after a short delay, failing the first `failures` times.
+    struct FakeParent {
+        calls: AtomicUsize,
+        failures: usize,
+    }
+
+    impl DataHandler for FakeParent {
+        fn handle(&self, _packet: bytes::Bytes) -> crate::server::HandlerFuture {
+            let call = self.calls.fetch_add(1, Ordering::SeqCst);
+            let fail = call < self.failures;
+            Box::pin(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                if fail {
+                    HandlerOutcome::Failed("boom".into())
+                } else {
+                    HandlerOutcome::Reply(
+                        ildcp::response(&IldcpInfo {
+                            client_address: "test.parent".into(),
+                            asset_scale: 9,
+                            asset_code: "XRP".into(),
+                        })
+                        .into(),
+                    )
+                }
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_callers_share_one_fetch_and_failures_are_retried() {
+        let parent = Arc::new(FakeParent {
+            calls: AtomicUsize::new(0),
+            failures: 1,
+        });
+        let source = Arc::new(IldcpSource::new(None, parent.clone()));
+        let first: Vec<_> = (0..10)
+            .map(|_| {
+                let source = source.clone();
+                tokio::spawn(async move { source.get().await })
+            })
+            .collect();
+        for call in first {
+            let error = call.await.unwrap().unwrap_err();
+            assert!(error.to_string().contains("ildcp"), "{error}");
+        }
+        assert_eq!(parent.calls.load(Ordering::SeqCst), 1);
+
+        let second: Vec<_> = (0..10)
+            .map(|_| {
+                let source = source.clone();
+                tokio::spawn(async move { source.get().await })
+            })
+            .collect();
+        for call in second {
+            assert_eq!(call.await.unwrap().unwrap().client_address, "test.parent");
+        }
+        assert_eq!(parent.calls.load(Ordering::SeqCst), 2);
+        source.get().await.unwrap();
+        assert_eq!(parent.calls.load(Ordering::SeqCst), 2);
+    }
+}
