@@ -28,3 +28,6 @@ pub mod packet;
 pub mod plugin;
 pub mod routing;
 pub mod server;
+
+#[cfg(test)]
+mod vectors;

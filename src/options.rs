@@ -39,9 +39,10 @@ pub fn parse_options(json: &str) -> Result<Config> {
         return Err(Error::invalid_option("multiDelimiter", "must not be empty"));
     }
     let routing = if optional_bool(root, "multi", "multi")?.unwrap_or(false) {
+        let ildcp = parse_ildcp(root)?;
         Routing::Multilateral {
             url_template: parse_url_template(url, delimiter)?,
-            ildcp: parse_ildcp(root)?,
+            ildcp,
         }
     } else {
         Routing::Bilateral {
@@ -55,15 +56,10 @@ pub fn parse_options(json: &str) -> Result<Config> {
     })
 }
 
-/// Multilateral `outgoing.url`: must contain the delimiter, and make a valid URL once a
-/// segment is spliced in (a number, for templates with the delimiter in the port position).
+/// Multilateral `outgoing.url`: must make a valid URL once a segment is spliced in (a
+/// number, for templates with the delimiter in the port position).
 fn parse_url_template(url: &str, delimiter: &str) -> Result<UrlTemplate> {
-    let template = UrlTemplate::new(url, delimiter).ok_or_else(|| {
-        Error::invalid_option(
-            "outgoing.url",
-            format!("must contain the multiDelimiter {delimiter:?} in multilateral mode"),
-        )
-    })?;
+    let template = UrlTemplate::new(url, delimiter);
     parse_url(&template.expand("a")).or_else(|_| parse_url(&template.expand("1")))?;
     Ok(template)
 }
@@ -474,7 +470,10 @@ mod tests {
             Routing::Bilateral { .. } => panic!("expected multilateral routing"),
         }
         let cases: Vec<(Value, &str)> = vec![
-            (json!({ "multi": true }), "outgoing.url"),
+            (
+                json!({ "multi": true, "outgoing": { "url": "http://a:^/" } }),
+                "outgoing.url",
+            ),
             (
                 json!({ "multi": true, "outgoing": { "url": "http://a/%" } , "ildcp": 5 }),
                 "ildcp",

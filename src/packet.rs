@@ -447,6 +447,15 @@ mod tests {
         }
 
         #[test]
+        fn arbitrary_replies_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let _ = parse_reply(&bytes);
+            let _ = crate::ildcp::parse_response(&bytes);
+            let mut fulfill = vec![13u8];
+            fulfill.extend(&bytes);
+            let _ = crate::ildcp::parse_response(&fulfill);
+        }
+
+        #[test]
         fn arbitrary_bytes_after_a_prepare_header_never_panic(tail in proptest::collection::vec(proptest::num::u8::ANY, 0..120)) {
             let mut bytes = hex(PREPARE_HEX)[..40].to_vec();
             bytes.extend(tail);

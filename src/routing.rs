@@ -15,26 +15,34 @@ use crate::ildcp::{self, IldcpInfo};
 use crate::packet::is_valid_ilp_address;
 use crate::server::{DataHandler, HandlerOutcome};
 
-/// `outgoing.url` split at the first `multiDelimiter`.
+/// `outgoing.url` split at the first `multiDelimiter`. Without a delimiter, every child gets
+/// the same URL (as in 1.6.1: e.g. a load balancer routing on `ILP-Destination`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlTemplate {
     prefix: String,
-    suffix: String,
+    suffix: Option<String>,
 }
 
 impl UrlTemplate {
-    /// None when `url` does not contain `delimiter`.
-    pub fn new(url: &str, delimiter: &str) -> Option<Self> {
-        let at = url.find(delimiter)?;
-        Some(UrlTemplate {
-            prefix: url[..at].to_owned(),
-            suffix: url[at + delimiter.len()..].to_owned(),
-        })
+    pub fn new(url: &str, delimiter: &str) -> Self {
+        match url.find(delimiter) {
+            Some(at) => UrlTemplate {
+                prefix: url[..at].to_owned(),
+                suffix: Some(url[at + delimiter.len()..].to_owned()),
+            },
+            None => UrlTemplate {
+                prefix: url.to_owned(),
+                suffix: None,
+            },
+        }
     }
 
     /// The URL with `segment` in place of the delimiter, as a string.
     pub fn expand(&self, segment: &str) -> String {
-        format!("{}{segment}{}", self.prefix, self.suffix)
+        match &self.suffix {
+            Some(suffix) => format!("{}{segment}{suffix}", self.prefix),
+            None => self.prefix.clone(),
+        }
     }
 
     /// The URL for a child; fails when the segment does not make a valid URL (e.g. a
@@ -219,15 +227,18 @@ mod tests {
 
     #[test]
     fn only_the_first_delimiter_is_replaced() {
-        let template = UrlTemplate::new("http://127.0.0.1:8080/children/%/ilp?x=%", "%").unwrap();
+        let template = UrlTemplate::new("http://127.0.0.1:8080/children/%/ilp?x=%", "%");
         assert_eq!(
             template.expand("bob"),
             "http://127.0.0.1:8080/children/bob/ilp?x=%"
         );
-        let template = UrlTemplate::new("http://localhost:^", "^").unwrap();
+        let template = UrlTemplate::new("http://localhost:^", "^");
         assert_eq!(template.url_for("7001").unwrap().port_u16(), Some(7001));
         assert!(template.url_for("bob").is_err());
-        assert!(UrlTemplate::new("http://a/", "%").is_none());
+        assert_eq!(
+            UrlTemplate::new("http://a/", "%").expand("bob"),
+            "http://a/"
+        );
     }
 
     #[test]
