@@ -18,10 +18,11 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderName, HeaderValue, Method, Request, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
@@ -29,8 +30,10 @@ use hyper_util::rt::TokioExecutor;
 use crate::auth::OutgoingAuth;
 use crate::config::OutgoingConfig;
 use crate::error::{Error, Result};
+use crate::http2::Http2Pool;
 use crate::packet::{parse_prepare, PacketError, MAX_REPLY_LEN};
 use crate::routing::Multilateral;
+use crate::tls;
 
 const ILP_PEER_NAME: HeaderName = HeaderName::from_static("ilp-peer-name");
 const ILP_DESTINATION: HeaderName = HeaderName::from_static("ilp-destination");
@@ -45,8 +48,16 @@ pub enum Target {
     Child(Arc<Multilateral>),
 }
 
+type Http1Client = HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// HTTP/1.1 with a keep-alive pool (`http://` and `https://`), or HTTP/2 sessions.
+enum Transport {
+    Http1(Box<Http1Client>),
+    Http2(Http2Pool),
+}
+
 pub struct Client {
-    http: HyperClient<HttpConnector, Full<Bytes>>,
+    transport: Transport,
     target: Target,
     peer_name: HeaderValue,
     send_ilp_destination: bool,
@@ -55,16 +66,30 @@ pub struct Client {
 
 impl Client {
     pub fn new(config: &OutgoingConfig, target: Target) -> Result<Self> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let http = HyperClient::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .http2_only(config.http2)
-            .build(connector);
+        let transport = if config.http2 {
+            let tls = tls::client_config(&config.tls_ca, &[tls::ALPN_H2])?;
+            Transport::Http2(Http2Pool::new(tls, config.http2_max_requests_per_session))
+        } else {
+            // hyper-rustls sets ALPN (http/1.1) itself.
+            let tls = tls::client_config(&config.tls_ca, &[])?;
+            let mut tcp = HttpConnector::new();
+            tcp.set_nodelay(true);
+            tcp.enforce_http(false);
+            let connector = HttpsConnectorBuilder::new()
+                .with_tls_config(Arc::unwrap_or_clone(tls))
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(tcp);
+            Transport::Http1(Box::new(
+                HyperClient::builder(TokioExecutor::new())
+                    .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                    .build(connector),
+            ))
+        };
         let peer_name = HeaderValue::from_str(&config.name)
             .map_err(|_| Error::invalid_option("outgoing.name", "cannot be sent in a header"))?;
         Ok(Client {
-            http,
+            transport,
             target,
             peer_name,
             send_ilp_destination: config.send_ilp_destination,
@@ -91,37 +116,43 @@ impl Client {
                 Target::Peer(url) => url.clone(),
                 Target::Child(multilateral) => multilateral.url_for(prepare.destination).await?,
             };
-            let mut request = Request::builder()
-                .method(Method::POST)
-                .uri(url)
-                .header(AUTHORIZATION, authorization)
-                .header(CONTENT_TYPE, ILP_CONTENT_TYPE)
-                .header(ILP_PEER_NAME, self.peer_name.clone());
+            let mut headers = HeaderMap::with_capacity(4);
+            headers.insert(AUTHORIZATION, authorization);
+            headers.insert(CONTENT_TYPE, ILP_CONTENT_TYPE);
+            headers.insert(ILP_PEER_NAME, self.peer_name.clone());
             if let Some(destination) = destination {
-                request = request.header(ILP_DESTINATION, destination);
+                headers.insert(ILP_DESTINATION, destination);
             }
-            let request = request
-                .body(Full::new(packet.clone()))
-                .map_err(|e| Error::Transport(format!("could not build the request: {e}")))?;
-            self.exchange(request).await
+            match &self.transport {
+                Transport::Http1(http) => post_http1(http, url, headers, packet.clone()).await,
+                Transport::Http2(pool) => pool.post(&url, &headers, packet.clone()).await,
+            }
         };
         tokio::time::timeout(time_left, send)
             .await
             .map_err(|_| Error::Expired)?
     }
+}
 
-    async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<Bytes> {
-        let response = self
-            .http
-            .request(request)
-            .await
-            .map_err(|e| Error::Transport(describe(&e)))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(Error::HttpStatus(status.as_u16()));
-        }
-        read_reply(response.into_body()).await
+async fn post_http1(
+    http: &Http1Client,
+    url: Uri,
+    headers: HeaderMap,
+    packet: Bytes,
+) -> Result<Bytes> {
+    let mut request = Request::new(Full::new(packet));
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = url;
+    *request.headers_mut() = headers;
+    let response = http
+        .request(request)
+        .await
+        .map_err(|e| Error::Transport(describe(&e)))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(Error::HttpStatus(status.as_u16()));
     }
+    read_reply(response.into_body()).await
 }
 
 /// Reads a reply body of at most `MAX_REPLY_LEN` bytes.

@@ -2,8 +2,10 @@
 //! constructor; everything after that trusts it.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use http::Uri;
+use rustls_pki_types::CertificateDer;
 
 use crate::auth::Secret;
 use crate::ildcp::IldcpInfo;
@@ -39,6 +41,8 @@ pub struct IncomingConfig {
     pub port: u16,
     pub jwt_secret: Option<Secret>,
     pub static_token: Option<Secret>,
+    /// `incoming.tls`: serve HTTPS (ALPN h2 and http/1.1) instead of cleartext.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +55,9 @@ pub struct OutgoingConfig {
     pub send_ilp_destination: bool,
     pub http2: bool,
     pub http2_max_requests_per_session: Option<u64>,
+    /// Extra CA certificates trusted for `https://` peers (`outgoing.tls.ca`), besides the
+    /// system's.
+    pub tls_ca: Vec<CertificateDer<'static>>,
 }
 
 #[derive(Debug, Clone)]

@@ -7,7 +7,8 @@
 //! - `options` turns the JS options (as JSON) into a validated `config::Config`, once.
 //! - `server` is the incoming hyper server (HTTP/1.1 + h2c); it asks a `server::DataHandler`
 //!   for each packet. `bridge` implements that handler by calling JS from tokio threads.
-//! - `client` sends Prepares to the peer (keep-alive pool, Prepare expiry as deadline).
+//! - `client` sends Prepares to the peer (keep-alive pool, Prepare expiry as deadline);
+//!   `http2` is its HTTP/2 session pool and `tls` the rustls configuration of both sides.
 //! - `routing` is multilateral mode: child URL from the address segment, and the ILDCP info
 //!   (`ildcp` encodes RFC 31) that the server answers `peer.config` with.
 //! - `auth` (tokens, JWT), `packet` (OER reads and size limits), `error` (one error type and
@@ -21,6 +22,7 @@ pub mod bridge;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod http2;
 pub mod ildcp;
 pub mod log;
 pub mod options;
@@ -28,6 +30,7 @@ pub mod packet;
 pub mod plugin;
 pub mod routing;
 pub mod server;
+pub mod tls;
 
 #[cfg(test)]
 mod vectors;

@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::ildcp::IldcpInfo;
 use crate::packet::is_valid_ilp_address;
 use crate::routing::{has_valid_port, UrlTemplate};
+use crate::tls;
 
 type Object = Map<String, Value>;
 
@@ -116,11 +117,25 @@ fn parse_incoming(incoming: &Object) -> Result<IncomingConfig> {
     if jwt_secret.is_none() && static_token.is_none() {
         return Err(Error::InvalidAuthOptions { side: "incoming" });
     }
+    let tls = match optional_object(incoming, "tls", "incoming.tls")? {
+        None => None,
+        Some(tls) => {
+            let cert = optional_string(tls, "cert", "incoming.tls.cert")?
+                .ok_or_else(|| Error::invalid_option("incoming.tls.cert", "is required"))?;
+            let key = optional_string(tls, "key", "incoming.tls.key")?
+                .ok_or_else(|| Error::invalid_option("incoming.tls.key", "is required"))?;
+            Some(tls::server_config(
+                &tls::read_pem(cert, "incoming.tls.cert")?,
+                &tls::read_pem(key, "incoming.tls.key")?,
+            )?)
+        }
+    };
     Ok(IncomingConfig {
         host,
         port,
         jwt_secret,
         static_token,
+        tls,
     })
 }
 
@@ -174,7 +189,17 @@ fn parse_outgoing(outgoing: &Object, incoming_port: u16) -> Result<OutgoingConfi
         })?),
     };
 
+    let tls_ca = match optional_object(outgoing, "tls", "outgoing.tls")? {
+        None => Vec::new(),
+        Some(tls) => match optional_string(tls, "ca", "outgoing.tls.ca")? {
+            None => Vec::new(),
+            Some(ca) => {
+                tls::parse_certificates(&tls::read_pem(ca, "outgoing.tls.ca")?, "outgoing.tls.ca")?
+            }
+        },
+    };
     Ok(OutgoingConfig {
+        tls_ca,
         credential,
         bearer,
         name,
@@ -195,16 +220,11 @@ fn parse_url(url: &str) -> Result<Uri> {
         .map_err(|_| Error::invalid_option("outgoing.url", "is not a valid URL"))?;
     match uri.scheme_str() {
         Some("http") => {}
-        Some("https") => {
-            return Err(Error::invalid_option(
-                "outgoing.url",
-                "https is not supported by this version yet",
-            ))
-        }
+        Some("https") => {}
         _ => {
             return Err(Error::invalid_option(
                 "outgoing.url",
-                "must be an absolute http:// URL",
+                "must be an absolute http:// or https:// URL",
             ))
         }
     }
@@ -277,6 +297,14 @@ fn required_object<'a>(object: &'a Object, key: &'static str) -> Result<&'a Obje
         Some(Value::Object(inner)) => Ok(inner),
         None | Some(Value::Null) => Err(Error::invalid_option(key, "is required (an object)")),
         Some(_) => Err(Error::invalid_option(key, "must be an object")),
+    }
+}
+
+fn optional_object<'a>(object: &'a Object, key: &str, option: &str) -> Result<Option<&'a Object>> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(inner)) => Ok(Some(inner)),
+        Some(_) => Err(Error::invalid_option(option, "must be an object")),
     }
 }
 

@@ -134,7 +134,7 @@ impl NativePlugin {
             self.logger.clone(),
         ));
         let server = napi::bindgen_prelude::within_runtime_if_available(|| {
-            RunningServer::start(listener, state)
+            RunningServer::start(listener, incoming.tls.clone(), state)
         })?;
         let port = server.port;
         self.logger

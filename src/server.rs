@@ -1,6 +1,7 @@
 //! The incoming HTTP server: accept loop, graceful shutdown, and the status table.
 //!
-//! HTTP/1.1 and h2c (prior knowledge) are served on the same port, detected per connection.
+//! HTTP/1.1 and h2c (prior knowledge) are served on the same port, detected per connection;
+//! with `incoming.tls`, HTTPS with ALPN `h2` and `http/1.1` instead.
 //! The order of checks is the contract's: method -> auth -> connected -> body size -> handler.
 //!
 //! | request                                   | answer                                   |
@@ -34,10 +35,11 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 use crate::auth::IncomingAuth;
 use crate::error::{Error, Result};
@@ -50,6 +52,10 @@ const ILP_PEER_NAME: http::HeaderName = http::HeaderName::from_static("ilp-peer-
 
 /// How long `disconnect()` lets in-flight requests finish before closing their connections.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a TLS client may take to finish its handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Streams one HTTP/2 connection may have open (enough for 1000 Prepares in flight).
+const MAX_CONCURRENT_STREAMS: u32 = 1024;
 /// How long a client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the handler may take when the body is not a Prepare with an expiry.
@@ -142,7 +148,11 @@ pub struct RunningServer {
 
 impl RunningServer {
     /// Starts serving on a listener from `bind`. Must be called within the tokio runtime.
-    pub fn start(listener: std::net::TcpListener, state: Arc<ServerState>) -> Result<Self> {
+    pub fn start(
+        listener: std::net::TcpListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        state: Arc<ServerState>,
+    ) -> Result<Self> {
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
         let listener = TcpListener::from_std(listener).map_err(|source| Error::Bind {
             address: format!("port {port}"),
@@ -150,7 +160,8 @@ impl RunningServer {
         })?;
         let (stop, stop_signal) = oneshot::channel();
         let (stopped_signal, stopped) = oneshot::channel();
-        let serving = serve(listener, state.clone(), stop_signal);
+        let tls = tls.map(TlsAcceptor::from);
+        let serving = serve(listener, tls, state.clone(), stop_signal);
         tokio::spawn(async move {
             serving.await;
             let _ = stopped_signal.send(());
@@ -172,12 +183,21 @@ impl RunningServer {
     }
 }
 
-async fn serve(listener: TcpListener, state: Arc<ServerState>, mut stop: oneshot::Receiver<()>) {
+async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    state: Arc<ServerState>,
+    mut stop: oneshot::Receiver<()>,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+        .http2()
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     loop {
@@ -187,16 +207,13 @@ async fn serve(listener: TcpListener, state: Arc<ServerState>, mut stop: oneshot
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
-                    let state = state.clone();
-                    let service = service_fn(move |request| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(answer(&state, request).await) }
-                    });
-                    let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                    let connection = graceful.watch(connection);
-                    connections.spawn(async move {
-                        let _ = connection.await;
-                    });
+                    connections.spawn(serve_connection(
+                        builder.clone(),
+                        tls.clone(),
+                        stream,
+                        state.clone(),
+                        graceful.watcher(),
+                    ));
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: wait a little instead of spinning.
@@ -221,6 +238,43 @@ async fn serve(listener: TcpListener, state: Arc<ServerState>, mut stop: oneshot
         );
     }
     connections.shutdown().await;
+}
+
+/// One accepted connection: the TLS handshake if configured, then HTTP/1.1 or h2.
+async fn serve_connection(
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    tls: Option<TlsAcceptor>,
+    stream: TcpStream,
+    state: Arc<ServerState>,
+    watcher: Watcher,
+) {
+    let Some(acceptor) = tls else {
+        return serve_io(&builder, TokioIo::new(stream), state, watcher).await;
+    };
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => serve_io(&builder, TokioIo::new(stream), state, watcher).await,
+        Ok(Err(error)) => state
+            .logger
+            .log(Level::Debug, format!("TLS handshake failed: {error}")),
+        Err(_) => state
+            .logger
+            .log(Level::Debug, "TLS handshake timed out".to_string()),
+    }
+}
+
+async fn serve_io<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: TokioIo<I>,
+    state: Arc<ServerState>,
+    watcher: Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(answer(&state, request).await) }
+    });
+    let _ = watcher.watch(builder.serve_connection(io, service)).await;
 }
 
 type HttpResponse = Response<Full<Bytes>>;
