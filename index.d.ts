@@ -25,10 +25,12 @@ declare namespace PluginHttp {
     staticToken?: string
     /** Legacy name of `staticToken`; wins when both are given. */
     secretToken?: string
+    /** Serve HTTPS (ALPN h2 and http/1.1) with this certificate chain and key: PEM text or file paths. */
+    tls?: { cert: string, key: string }
   }
 
   interface OutgoingOptions {
-    /** URL every Prepare is POSTed to (path and query kept). Multilateral mode: a template. Required. */
+    /** `http://` or `https://` URL every Prepare is POSTed to (path and query kept). Multilateral mode: a template. Required. */
     url: string
     /** HS256 secret used to sign outgoing JWTs. */
     jwtSecret?: string
@@ -42,9 +44,11 @@ declare namespace PluginHttp {
     staticToken?: string
     /** Legacy name of `staticToken`; wins when both are given. Makes requests send the bare token (no `Bearer `). */
     secretToken?: string
-    /** Use HTTP/2 (h2c prior knowledge for `http://`). Default false. */
+    /** Extra CA certificates (PEM text or file path) trusted for `https://` peers, besides the system's. */
+    tls?: { ca?: string }
+    /** Use HTTP/2 (h2c prior knowledge for `http://`, ALPN h2 for `https://`). Default false. */
     http2?: boolean
-    /** HTTP/2: replace a session after this many requests. Default unlimited. */
+    /** HTTP/2: retire a session (connection) after this many requests. Default unlimited. */
     http2MaxRequestsPerSession?: number
     /** Sent as the `ILP-Peer-Name` header. Default `String(incoming.port)`. */
     name?: string
