@@ -90,6 +90,7 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+#[cfg(feature = "node")]
 /// The one conversion to a JS exception (constructor and `connect()` errors). `sendData`
 /// failures travel as `plugin::SendFailure` so JS can attach `ilpErrorCode`.
 impl From<Error> for napi::Error {

@@ -18,6 +18,7 @@
 //! tested by `cargo test`.
 
 pub mod auth;
+#[cfg(feature = "node")]
 pub mod bridge;
 pub mod client;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod ildcp;
 pub mod log;
 pub mod options;
 pub mod packet;
+#[cfg(feature = "node")]
 pub mod plugin;
 pub mod routing;
 pub mod server;
