@@ -92,8 +92,8 @@ async function main () {
   }
   if (plan.length === 0) throw new Error('nothing to run (check --filter / --impls)')
   const expected = plan.filter(({ v }) => v.impl !== 'rust' || rustBuilt).length * config.rounds
-  log(`bench: ${plan.length} runs per round × ${config.rounds} round(s), ~${Math.ceil(expected * (config.warmupMs + config.durationMs + 700) / 60000)} min; ` +
-    `Rust pair ${rustBuilt ? config.rustBin : 'not built'}; addon ${machine.addon.build}`)
+  log(`bench: ${expected / config.rounds} runs per round × ${config.rounds} round(s), ~${Math.ceil(expected * (config.warmupMs + config.durationMs + 700) / 60000)} min; ` +
+    `Rust pair ${rustBuilt ? path.relative(ROOT, config.rustBin) : 'not built (its cells are skipped)'}; addon ${machine.addon.build} build`)
 
   const runs = []
   const refusedCells = new Set()
@@ -120,7 +120,7 @@ async function main () {
       if (result.status === 'refused') refusedCells.add(label)
       runs.push({ ...base, ...result })
       done++
-      log(`[${done}/${expected}] round ${round} ${label}: ${describeRun(result)}`)
+      log(`[${done}/${expected === plan.length * config.rounds ? '' : '≤'}${expected}] round ${round} ${label}: ${describeRun(result)}`)
     }
   }
 
@@ -165,24 +165,28 @@ async function runPair (v, cell, config, clkTck) {
       const s0 = cpuTicks(sender.pid)
       const r0 = cpuTicks(receiver.pid)
       const [, json] = await sender.waitFor(/^end (.*)$/, config.durationMs + 30000)
-      const s1 = cpuTicks(sender.pid)
-      const r1 = cpuTicks(receiver.pid)
-      const rssSenderKiB = peakRssKiB(sender.pid)
-      const rssReceiverKiB = peakRssKiB(receiver.pid)
+      // A sender should stay up after `end` until it is killed; one that exits at once may be
+      // gone (reaped) before it can be sampled: its figures are then missing, not wrong.
+      const s1 = orNull(() => cpuTicks(sender.pid))
+      const r1 = orNull(() => cpuTicks(receiver.pid))
+      const rssSenderKiB = orNull(() => peakRssKiB(sender.pid))
+      const rssReceiverKiB = orNull(() => peakRssKiB(receiver.pid))
       const end = JSON.parse(json)
-      const cpuSenderUs = (s1 - s0) * 1e6 / clkTck
-      const cpuReceiverUs = (r1 - r0) * 1e6 / clkTck
+      const cpuSenderUs = s1 === null ? null : (s1 - s0) * 1e6 / clkTck
+      const cpuReceiverUs = r1 === null ? null : (r1 - r0) * 1e6 / clkTck
       const status = end.packets === 0 && end.errors > 0 ? 'refused' : end.packets === 0 ? 'failed' : 'ok'
-      return {
+      const result = {
         status,
         ...end,
         pps: end.packets / end.seconds,
         cpuSenderUs,
         cpuReceiverUs,
-        cpuUsPerPacket: end.packets ? (cpuSenderUs + cpuReceiverUs) / end.packets : null,
+        cpuUsPerPacket: end.packets && cpuSenderUs !== null && cpuReceiverUs !== null ? (cpuSenderUs + cpuReceiverUs) / end.packets : null,
         rssSenderKiB,
         rssReceiverKiB
       }
+      if ([s1, r1, rssSenderKiB, rssReceiverKiB].includes(null)) result.sampleError = 'a process exited before /proc could be read at `end`'
+      return result
     } finally {
       await stop(sender)
     }
@@ -273,6 +277,10 @@ function cpuTicks (pid) {
   return Number(fields[11]) + Number(fields[12])
 }
 
+function orNull (read) {
+  try { return read() } catch { return null }
+}
+
 /** Peak resident set size (VmHWM) in KiB. */
 function peakRssKiB (pid) {
   const m = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))
@@ -309,6 +317,8 @@ function summarise (runs, config, variants) {
     for (const f of FIGURES) out[f] = median(ok.map((r) => r[f]).filter((x) => typeof x === 'number'))
     const firstError = ok.find((r) => r.firstError)
     if (firstError) out.firstError = firstError.firstError
+    const unsampled = ok.filter((r) => r.sampleError).length
+    if (unsampled) out.unsampled = unsampled
     return out
   }
   return { get, runs }
@@ -390,6 +400,7 @@ function renderTable (summary, config, auth, transport, has) {
       if (ours.status === 'not run' && orig.status === 'not run') continue
       for (const [name, s] of [['ours', ours], ['1.6.1', orig], ['Rust pair', rust]]) {
         if (s.status === 'ok' && s.errors > 0) withErrors.push(`${inFlight} in flight, ${fmtBytes(dataBytes)}, ${name}: ${fmtInt(s.errors)} failed sends (${s.firstError})`)
+        if (s.unsampled) withErrors.push(`${inFlight} in flight, ${fmtBytes(dataBytes)}, ${name}: CPU/RSS missing in ${s.unsampled} round(s) (a process exited before it could be sampled)`)
         if (s.status === 'failed') withErrors.push(`${inFlight} in flight, ${fmtBytes(dataBytes)}, ${name}: failed (${s.error || s.firstError || 'no packets'})`)
       }
       const pair = (f, digits) => `${fig(ours, f, digits)} / ${fig(orig, f, digits)}${ratioSuffix(ours, orig, f)}`
@@ -411,7 +422,7 @@ function renderTable (summary, config, auth, transport, has) {
     }
   }
   out.push('')
-  if (withErrors.length) out.push('Failed sends in measured cells:', '', ...withErrors.map((e) => `- ${e}`), '')
+  if (withErrors.length) out.push('Notes:', '', ...withErrors.map((e) => `- ${e}`), '')
   return out
 }
 
@@ -439,8 +450,9 @@ function renderTargets (summary, config) {
 }
 
 function rawRatio (a, b, f) {
-  if (a.status !== 'ok') return { value: null, why: `ours ${a.status}` }
-  if (b.status !== 'ok') return { value: null, why: `${b.status}` }
+  const why = (s) => s.status === 'not run' ? 'not in this run' : s.status
+  if (a.status !== 'ok') return { value: null, why: `ours ${why(a)}` }
+  if (b.status !== 'ok') return { value: null, why: why(b) }
   if (!a[f] || !b[f]) return { value: null, why: 'no data' }
   return { value: a[f] / b[f] }
 }
@@ -462,7 +474,7 @@ function ratioSuffix (a, b, f) {
 
 function rss (s) {
   if (s.status !== 'ok') return s.status === 'not run' ? '–' : s.status
-  return `${fmtNum(s.rssSenderKiB / 1024, 0)} / ${fmtNum(s.rssReceiverKiB / 1024, 0)}`
+  return `${mib(s.rssSenderKiB)} / ${mib(s.rssReceiverKiB)}`
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -476,7 +488,8 @@ function renderSvg (summary, config, machine, variants, rustBuilt) {
   const right = 24
   const panelH = 270
   const plotW = W - left - right
-  const series = variants
+  // Left to right: the baseline, ours, the ceiling.
+  const series = ['orig-h1', 'ours-h1', 'ours-h2c', 'rust-h1', 'rust-h2c'].map((id) => variants.find((v) => v.id === id)).filter(Boolean)
   const groups = config.data
 
   const parts = []
@@ -499,14 +512,14 @@ function renderSvg (summary, config, machine, variants, rustBuilt) {
     const label = v.label + (v.impl === 'rust' && !rustBuilt ? ' (not built)' : '')
     parts.push(`<rect x="${lx}" y="${y - 11}" width="14" height="14" fill="${v.color}"/>`)
     text(lx + 20, y, label, 'class="legend"')
-    lx += 20 + label.length * 6.6 + 22
+    lx += 20 + label.length * 6.3 + 24
     if (lx > W - 200 && v !== series[series.length - 1]) { lx = left; y += 20 }
   }
   y += 16
 
   const panels = [
     { f: 'pps', title: 'Packets per second (higher is better)', fmt: fmtShort },
-    { f: 'cpuUsPerPacket', title: 'CPU µs per packet, sender + receiver processes (lower is better)', fmt: (v) => fmtNum(v, v < 10 ? 1 : 0) }
+    { f: 'cpuUsPerPacket', title: 'CPU µs per packet, sender + receiver processes (lower is better)', fmt: (v) => fmtNum(v, v > 0 && v < 10 ? 1 : 0) }
   ]
   for (const panel of panels) {
     y += 30
@@ -649,8 +662,8 @@ function describeRun (r) {
   if (r.status === 'failed') return `FAILED: ${r.error || r.firstError}`
   if (r.status === 'refused') return `refused (${r.firstError})`
   return `${fmtInt(r.pps)} pkt/s, p50 ${fmtInt(r.p50Us)} µs, p99 ${fmtInt(r.p99Us)} µs, max ${fmtInt(r.maxUs)} µs, ` +
-    `${fmtNum(r.cpuUsPerPacket, 1)} CPU µs/pkt, RSS ${Math.round(r.rssSenderKiB / 1024)}/${Math.round(r.rssReceiverKiB / 1024)} MiB` +
-    (r.errors ? `, ${r.errors} errors (${r.firstError})` : '')
+    `${fmtNum(r.cpuUsPerPacket, 1)} CPU µs/pkt, RSS ${mib(r.rssSenderKiB)}/${mib(r.rssReceiverKiB)} MiB` +
+    (r.errors ? `, ${r.errors} errors (${r.firstError})` : '') + (r.sampleError ? ` [${r.sampleError}]` : '')
 }
 
 function fmtInt (n) {
@@ -663,6 +676,10 @@ function fmtNum (n, digits) {
 
 function fmtRatio (r) {
   return (r >= 10 ? fmtNum(r, 0) : r >= 1 ? fmtNum(r, 1) : fmtNum(r, 2)) + '×'
+}
+
+function mib (kib) {
+  return typeof kib === 'number' ? fmtNum(kib / 1024, 0) : '–'
 }
 
 function fmtShort (n) {
