@@ -90,6 +90,41 @@ declare namespace PluginHttp {
     ilpErrorCode: 'T00' | 'T01' | 'F00' | 'F01' | 'F02' | 'R00'
   }
 
+  interface LatencyPercentiles {
+    count: number
+    p50Ms: number | null
+    p90Ms: number | null
+    p99Ms: number | null
+    maxMs: number | null
+  }
+
+  interface DirectionStats {
+    packets: number
+    fulfills: number
+    rejects: number
+    /** Outgoing: by ILP error code (T00, T01, F00, F01, F02, R00). Incoming: by HTTP status. */
+    errors: Record<string, number>
+    bytesSent: number
+    bytesReceived: number
+    inFlight: number
+    latency: LatencyPercentiles
+  }
+
+  interface AdminInfo {
+    connected: boolean
+    port: number | null
+    stats: {
+      uptimeSeconds: number
+      openConnections: number
+      /** `sendData` calls. */
+      outgoing: DirectionStats
+      /** Requests to this plugin's server. */
+      incoming: DirectionStats
+    }
+    /** The effective configuration; every secret reads `[redacted]`. */
+    config: Record<string, unknown>
+  }
+
   type DataHandler = (data: Buffer) => Buffer | Uint8Array | Promise<Buffer | Uint8Array>
 }
 
@@ -112,6 +147,11 @@ declare class PluginHttp extends EventEmitter {
 
   /** POSTs the Prepare to the peer; resolves with the Fulfill/Reject bytes, rejects with a `SendDataError`. */
   sendData (data: Buffer): Promise<Buffer>
+  /** Live figures and the effective configuration (secrets redacted); used by ilp-connector's admin API. */
+  getAdminInfo (): PluginHttp.AdminInfo
+  /** The same figures as Prometheus text (format 0.0.4); names start with `prefix` (default `ilp_plugin_http`). */
+  getMetrics (prefix?: string): string
+
   registerDataHandler (handler: PluginHttp.DataHandler): void
   deregisterDataHandler (): void
 

@@ -101,6 +101,26 @@ class PluginHttp extends EventEmitter {
     this._dataHandler = undefined
   }
 
+  /**
+   * Live figures (packets, fulfills/rejects, errors by kind, in flight, open connections,
+   * latency percentiles, bytes, uptime) and the effective configuration with secrets
+   * redacted. ilp-connector's admin API shows it for the account.
+   */
+  getAdminInfo () {
+    return JSON.parse(this._native.adminInfo())
+  }
+
+  /**
+   * The same figures in the Prometheus text format (0.0.4), for a `/metrics` endpoint.
+   * @param {string} [prefix] metric name prefix, default `ilp_plugin_http`
+   */
+  getMetrics (prefix = 'ilp_plugin_http') {
+    if (typeof prefix !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) {
+      throw new TypeError('getMetrics: prefix must be a valid Prometheus metric name')
+    }
+    return this._native.metrics(prefix)
+  }
+
   /** Money is settled elsewhere: this plugin carries data only. */
   registerMoneyHandler () {}
   deregisterMoneyHandler () {}

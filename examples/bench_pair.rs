@@ -23,6 +23,7 @@ use ilp_plugin_http_rs::packet::{serialize_fulfill, serialize_prepare};
 use ilp_plugin_http_rs::server::{
     self, DataHandler, HandlerFuture, HandlerOutcome, RunningServer, ServerState,
 };
+use ilp_plugin_http_rs::stats::Stats;
 
 const STATIC_TOKEN: &str = "bench-static-token";
 const JWT_SECRET: &str = "bench-jwt-secret";
@@ -108,6 +109,7 @@ async fn receiver(auth: &str) {
         Arc::new(FixedReply(fulfill)),
         None,
         Arc::new(NullLogger),
+        Arc::new(Stats::default()),
     ));
     let running = RunningServer::start(listener, None, state).expect("start");
     println!("ready {}", running.port);
@@ -126,7 +128,14 @@ async fn sender(auth: &str, flags: &HashMap<String, String>) {
     let Routing::Bilateral { url } = config.routing else {
         unreachable!("bench options are bilateral")
     };
-    let client = Arc::new(Client::new(&config.outgoing, Target::Peer(url)).expect("client"));
+    let client = Arc::new(
+        Client::new(
+            &config.outgoing,
+            Target::Peer(url),
+            Arc::new(Stats::default()),
+        )
+        .expect("client"),
+    );
     let prepare = Bytes::from(serialize_prepare(
         1,
         SystemTime::now() + Duration::from_secs(120),

@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::http2::Http2Pool;
 use crate::packet::{parse_prepare, PacketError, MAX_REPLY_LEN};
 use crate::routing::Multilateral;
+use crate::stats::Stats;
 use crate::tls;
 
 const ILP_PEER_NAME: HeaderName = HeaderName::from_static("ilp-peer-name");
@@ -57,6 +58,7 @@ enum Transport {
 }
 
 pub struct Client {
+    stats: Arc<Stats>,
     transport: Transport,
     target: Target,
     peer_name: HeaderValue,
@@ -65,7 +67,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(config: &OutgoingConfig, target: Target) -> Result<Self> {
+    pub fn new(config: &OutgoingConfig, target: Target, stats: Arc<Stats>) -> Result<Self> {
         let transport = if config.http2 {
             let tls = tls::client_config(&config.tls_ca, &[tls::ALPN_H2])?;
             Transport::Http2(Http2Pool::new(tls, config.http2_max_requests_per_session))
@@ -89,6 +91,7 @@ impl Client {
         let peer_name = HeaderValue::from_str(&config.name)
             .map_err(|_| Error::invalid_option("outgoing.name", "cannot be sent in a header"))?;
         Ok(Client {
+            stats,
             transport,
             target,
             peer_name,
@@ -99,6 +102,17 @@ impl Client {
 
     /// POSTs the Prepare and returns the peer's reply bytes.
     pub async fn send(&self, packet: Bytes) -> Result<Bytes> {
+        let timer = self.stats.send_started(packet.len());
+        let result = self.send_uncounted(packet).await;
+        let outcome = match &result {
+            Ok(reply) => Ok(&reply[..]),
+            Err(error) => Err(error.ilp_error_code()),
+        };
+        self.stats.send_finished(timer, outcome);
+        result
+    }
+
+    async fn send_uncounted(&self, packet: Bytes) -> Result<Bytes> {
         let prepare = parse_prepare(&packet)?;
         let time_left = prepare
             .expires_at

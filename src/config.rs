@@ -69,3 +69,57 @@ pub enum OutgoingCredential {
     },
     Static(Secret),
 }
+
+/// What a redacted secret looks like in `describe()`.
+const REDACTED: &str = "[redacted]";
+
+impl Config {
+    /// The effective configuration for `getAdminInfo()`, with every secret redacted.
+    pub fn describe(&self) -> serde_json::Value {
+        let redacted = |secret: &Option<Secret>| secret.as_ref().map(|_| REDACTED);
+        let (multi, url, ildcp) = match &self.routing {
+            Routing::Bilateral { url } => (false, url.to_string(), None),
+            Routing::Multilateral {
+                url_template,
+                ildcp,
+            } => (
+                true,
+                url_template.expand("<segment>"),
+                ildcp.as_ref().map(|info| {
+                    serde_json::json!({
+                        "clientAddress": info.client_address,
+                        "assetCode": info.asset_code,
+                        "assetScale": info.asset_scale,
+                    })
+                }),
+            ),
+        };
+        let (auth, jwt_expiry_ms) = match &self.outgoing.credential {
+            OutgoingCredential::Jwt { lifetime_secs, .. } => ("jwt", Some(lifetime_secs * 1000)),
+            OutgoingCredential::Static(_) => ("static", None),
+        };
+        serde_json::json!({
+            "multi": multi,
+            "ildcp": ildcp,
+            "incoming": {
+                "host": self.incoming.host.to_string(),
+                "port": self.incoming.port,
+                "jwtSecret": redacted(&self.incoming.jwt_secret),
+                "staticToken": redacted(&self.incoming.static_token),
+                "tls": self.incoming.tls.is_some(),
+            },
+            "outgoing": {
+                "url": url,
+                "auth": auth,
+                "credential": REDACTED,
+                "jwtExpiry": jwt_expiry_ms,
+                "bearer": self.outgoing.bearer,
+                "name": self.outgoing.name,
+                "sendIlpDestination": self.outgoing.send_ilp_destination,
+                "http2": self.outgoing.http2,
+                "http2MaxRequestsPerSession": self.outgoing.http2_max_requests_per_session,
+                "extraCaCertificates": self.outgoing.tls_ca.len(),
+            },
+        })
+    }
+}

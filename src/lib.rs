@@ -12,7 +12,7 @@
 //! - `routing` is multilateral mode: child URL from the address segment, and the ILDCP info
 //!   (`ildcp` encodes RFC 31) that the server answers `peer.config` with.
 //! - `auth` (tokens, JWT), `packet` (OER reads and size limits), `error` (one error type and
-//!   its ILP error codes), `log` (the logging seam).
+//!   its ILP error codes), `log` (the logging seam), `stats` (live figures for admin/Prometheus).
 //!
 //! Only `plugin`, `bridge` and the edge of `error` name napi types; the rest is plain Rust
 //! tested by `cargo test`.
@@ -32,6 +32,7 @@ pub mod packet;
 pub mod plugin;
 pub mod routing;
 pub mod server;
+pub mod stats;
 pub mod tls;
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use crate::log::SharedLogger;
 use crate::options::parse_options;
 use crate::routing::{IldcpSource, Multilateral};
 use crate::server::{self, HandlerOutcome, RunningServer, ServerState};
+use crate::stats::Stats;
 
 type DispatchArgs = FnArgs<(u32, JsBytes)>;
 
@@ -47,6 +48,7 @@ struct Listening {
 
 #[napi]
 pub struct NativePlugin {
+    stats: Arc<Stats>,
     config: Config,
     client: Arc<Client>,
     handler: Arc<JsDataHandler>,
@@ -97,8 +99,10 @@ impl NativePlugin {
                 (Target::Child(multilateral.clone()), Some(multilateral))
             }
         };
-        let client = Arc::new(Client::new(&config.outgoing, target)?);
+        let stats = Arc::new(Stats::default());
+        let client = Arc::new(Client::new(&config.outgoing, target, stats.clone())?);
         Ok(NativePlugin {
+            stats,
             config,
             client,
             handler,
@@ -132,6 +136,7 @@ impl NativePlugin {
             self.handler.clone(),
             self.multilateral.clone(),
             self.logger.clone(),
+            self.stats.clone(),
         ));
         let server = napi::bindgen_prelude::within_runtime_if_available(|| {
             RunningServer::start(listener, incoming.tls.clone(), state)
@@ -199,6 +204,24 @@ impl NativePlugin {
     #[napi(catch_unwind)]
     pub fn respond_no_handler(&self, id: u32) -> bool {
         self.pending.settle(id, HandlerOutcome::NoHandler)
+    }
+
+    /// Live figures and the effective configuration (secrets redacted), as JSON.
+    #[napi(catch_unwind)]
+    pub fn admin_info(&self) -> String {
+        serde_json::json!({
+            "connected": self.connected.load(Ordering::SeqCst),
+            "port": self.port(),
+            "stats": self.stats.snapshot(),
+            "config": self.config.describe(),
+        })
+        .to_string()
+    }
+
+    /// The same figures in the Prometheus text format, metric names prefixed with `prefix`.
+    #[napi(catch_unwind)]
+    pub fn metrics(&self, prefix: String) -> String {
+        self.stats.snapshot().to_prometheus(&prefix)
     }
 
     /// The bound port while listening.

@@ -47,6 +47,7 @@ use crate::ildcp::ILDCP_DESTINATION;
 use crate::log::{Level, SharedLogger};
 use crate::packet::{parse_prepare, MAX_PREPARE_LEN};
 use crate::routing::{Multilateral, PeerConfigError};
+use crate::stats::Stats;
 
 const ILP_PEER_NAME: http::HeaderName = http::HeaderName::from_static("ilp-peer-name");
 
@@ -90,6 +91,7 @@ pub struct ServerState {
     /// Multilateral mode: answers `peer.config` and requires valid Prepares.
     pub multilateral: Option<Arc<Multilateral>>,
     pub logger: SharedLogger,
+    pub stats: Arc<Stats>,
     /// False once `disconnect()` started: requests on old keep-alive connections get 502.
     accepting: AtomicBool,
 }
@@ -100,12 +102,14 @@ impl ServerState {
         handler: Arc<dyn DataHandler>,
         multilateral: Option<Arc<Multilateral>>,
         logger: SharedLogger,
+        stats: Arc<Stats>,
     ) -> Self {
         ServerState {
             auth,
             handler,
             multilateral,
             logger,
+            stats,
             accepting: AtomicBool::new(true),
         }
     }
@@ -248,6 +252,8 @@ async fn serve_connection(
     state: Arc<ServerState>,
     watcher: Watcher,
 ) {
+    state.stats.connection_opened();
+    let _closed = ConnectionClosed(state.stats.clone());
     let Some(acceptor) = tls else {
         return serve_io(&builder, TokioIo::new(stream), state, watcher).await;
     };
@@ -259,6 +265,15 @@ async fn serve_connection(
         Err(_) => state
             .logger
             .log(Level::Debug, "TLS handshake timed out".to_string()),
+    }
+}
+
+/// Counts the connection as closed when its task ends (also when aborted).
+struct ConnectionClosed(Arc<Stats>);
+
+impl Drop for ConnectionClosed {
+    fn drop(&mut self) {
+        self.0.connection_closed();
     }
 }
 
@@ -280,6 +295,14 @@ async fn serve_io<I>(
 type HttpResponse = Response<Full<Bytes>>;
 
 async fn answer(state: &ServerState, request: Request<Incoming>) -> HttpResponse {
+    let response = answer_method(state, request).await;
+    if !response.status().is_success() {
+        state.stats.error_status(response.status().as_u16());
+    }
+    response
+}
+
+async fn answer_method(state: &ServerState, request: Request<Incoming>) -> HttpResponse {
     match *request.method() {
         Method::GET | Method::HEAD => text(StatusCode::OK, "OK"),
         Method::POST => answer_post(state, request).await,
@@ -305,38 +328,62 @@ async fn answer_post(state: &ServerState, request: Request<Incoming>) -> HttpRes
         Ok(packet) => packet,
         Err(response) => return response,
     };
+    let timer = state.stats.request_started(packet.len());
+    let answer = answer_packet(state, parts.headers.get(ILP_PEER_NAME), packet).await;
+    match answer {
+        Ok(reply) => {
+            state.stats.request_finished(timer, Some(&reply));
+            octets(reply)
+        }
+        Err(response) => {
+            state.stats.request_finished(timer, None);
+            response
+        }
+    }
+}
+
+/// The reply to one packet, or the error response.
+async fn answer_packet(
+    state: &ServerState,
+    peer_name: Option<&http::HeaderValue>,
+    packet: Bytes,
+) -> std::result::Result<Bytes, HttpResponse> {
     if let Some(multilateral) = &state.multilateral {
         match parse_prepare(&packet) {
-            Err(_) => return text(StatusCode::BAD_REQUEST, "invalid ILP prepare"),
+            Err(_) => return Err(text(StatusCode::BAD_REQUEST, "invalid ILP prepare")),
             Ok(prepare) if prepare.destination == ILDCP_DESTINATION => {
-                return answer_peer_config(state, multilateral, parts.headers.get(ILP_PEER_NAME))
-                    .await;
+                return answer_peer_config(state, multilateral, peer_name).await;
             }
             Ok(_) => {}
         }
     }
     let timeout = handler_timeout(&packet);
     match tokio::time::timeout(timeout, state.handler.handle(packet)).await {
-        Ok(HandlerOutcome::Reply(reply)) => octets(reply),
+        Ok(HandlerOutcome::Reply(reply)) => Ok(reply),
         Ok(HandlerOutcome::Failed(reason)) => {
             state
                 .logger
                 .log(Level::Error, format!("data handler failed: {reason}"));
-            text(StatusCode::INTERNAL_SERVER_ERROR, "data handler failed")
+            Err(text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "data handler failed",
+            ))
         }
-        Ok(HandlerOutcome::NoHandler) => text(StatusCode::BAD_GATEWAY, "no handler registered."),
+        Ok(HandlerOutcome::NoHandler) => {
+            Err(text(StatusCode::BAD_GATEWAY, "no handler registered."))
+        }
         Ok(HandlerOutcome::Unavailable) => {
-            text(StatusCode::BAD_GATEWAY, "data handler unavailable")
+            Err(text(StatusCode::BAD_GATEWAY, "data handler unavailable"))
         }
         Err(_) => {
             state.logger.log(
                 Level::Warn,
                 "data handler did not answer before the prepare expired".to_string(),
             );
-            text(
+            Err(text(
                 StatusCode::GATEWAY_TIMEOUT,
                 "data handler did not answer before the prepare expired",
-            )
+            ))
         }
     }
 }
@@ -346,19 +393,19 @@ async fn answer_peer_config(
     state: &ServerState,
     multilateral: &Multilateral,
     peer_name: Option<&http::HeaderValue>,
-) -> HttpResponse {
+) -> std::result::Result<Bytes, HttpResponse> {
     match multilateral.answer_peer_config(peer_name).await {
-        Ok(fulfill) => octets(Bytes::from(fulfill)),
-        Err(PeerConfigError::BadPeerName) => text(
+        Ok(fulfill) => Ok(Bytes::from(fulfill)),
+        Err(PeerConfigError::BadPeerName) => Err(text(
             StatusCode::BAD_REQUEST,
             "missing or invalid ILP-Peer-Name: it must make a valid ILP address",
-        ),
+        )),
         Err(PeerConfigError::Unavailable(error)) => {
             state.logger.log(Level::Error, error.to_string());
-            text(
+            Err(text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "could not fetch ildcp info",
-            )
+            ))
         }
     }
 }

@@ -1,0 +1,443 @@
+//! Live figures for `getAdminInfo()` and Prometheus: counters updated with relaxed atomics on
+//! the packet path (a few increments per packet, no locks), read as a snapshot.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// ILP error codes `sendData` rejects with (see `Error::ilp_error_code`).
+const SEND_ERROR_CODES: [&str; 6] = ["T00", "T01", "F00", "F01", "F02", "R00"];
+/// HTTP statuses the server answers with when a request does not reach a reply.
+const SERVER_ERROR_STATUSES: [u16; 8] = [400, 401, 405, 413, 500, 502, 504, 503];
+/// Latency histogram: bucket `i` counts latencies below `2^(i/2)` microseconds (√2 steps),
+/// up to about 2^31 µs (36 minutes).
+const LATENCY_BUCKETS: usize = 64;
+
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+fn read(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
+/// A latency histogram with √2-wide buckets (percentiles within about 41%).
+struct Histogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS],
+}
+
+impl Histogram {
+    fn new() -> Self {
+        Histogram {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    fn bucket_of(micros: u64) -> usize {
+        if micros <= 1 {
+            return 0;
+        }
+        // floor(2 * log2(micros)), refined by comparing with the half step.
+        let log2 = 63 - micros.leading_zeros() as usize;
+        let half_step = (micros as f64) >= (1u64 << log2) as f64 * std::f64::consts::SQRT_2;
+        (2 * log2 + usize::from(half_step) + 1).min(LATENCY_BUCKETS - 1)
+    }
+
+    /// The upper bound of a bucket, in microseconds.
+    fn upper_bound(bucket: usize) -> f64 {
+        2f64.powf(bucket as f64 / 2.0)
+    }
+
+    fn record(&self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        add(&self.buckets[Self::bucket_of(micros)], 1);
+    }
+
+    fn percentiles(&self) -> LatencyPercentiles {
+        let counts: Vec<u64> = self.buckets.iter().map(read).collect();
+        let total: u64 = counts.iter().sum();
+        let at = |p: f64| {
+            if total == 0 {
+                return None;
+            }
+            let rank = ((total as f64) * p).ceil().max(1.0) as u64;
+            let mut seen = 0;
+            for (bucket, count) in counts.iter().enumerate() {
+                seen += count;
+                if seen >= rank {
+                    return Some(Self::upper_bound(bucket) / 1000.0);
+                }
+            }
+            None
+        };
+        LatencyPercentiles {
+            count: total,
+            p50_ms: at(0.50),
+            p90_ms: at(0.90),
+            p99_ms: at(0.99),
+            max_ms: counts
+                .iter()
+                .rposition(|count| *count > 0)
+                .map(|bucket| Self::upper_bound(bucket) / 1000.0),
+        }
+    }
+}
+
+/// Figures of one direction (outgoing `sendData`, or incoming requests).
+struct Direction {
+    packets: AtomicU64,
+    fulfills: AtomicU64,
+    rejects: AtomicU64,
+    bytes_out: AtomicU64,
+    bytes_in: AtomicU64,
+    in_flight: AtomicI64,
+    latency: Histogram,
+}
+
+impl Direction {
+    fn new() -> Self {
+        Direction {
+            packets: AtomicU64::new(0),
+            fulfills: AtomicU64::new(0),
+            rejects: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            in_flight: AtomicI64::new(0),
+            latency: Histogram::new(),
+        }
+    }
+
+    fn start(&self, bytes_out: usize) -> Instant {
+        add(&self.packets, 1);
+        add(&self.bytes_out, bytes_out as u64);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Instant::now()
+    }
+
+    /// A reply came back: counted as Fulfill or Reject by its type byte.
+    fn reply(&self, started: Instant, reply: &[u8]) {
+        add(&self.bytes_in, reply.len() as u64);
+        match reply.first() {
+            Some(13) => add(&self.fulfills, 1),
+            Some(14) => add(&self.rejects, 1),
+            _ => {}
+        }
+        self.finish(started);
+    }
+
+    fn finish(&self, started: Instant) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.latency.record(started.elapsed());
+    }
+}
+
+/// Everything one plugin counts.
+pub struct Stats {
+    started: Instant,
+    outgoing: Direction,
+    incoming: Direction,
+    send_errors: [AtomicU64; SEND_ERROR_CODES.len()],
+    server_errors: [AtomicU64; SERVER_ERROR_STATUSES.len()],
+    open_connections: AtomicI64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            started: Instant::now(),
+            outgoing: Direction::new(),
+            incoming: Direction::new(),
+            send_errors: std::array::from_fn(|_| AtomicU64::new(0)),
+            server_errors: std::array::from_fn(|_| AtomicU64::new(0)),
+            open_connections: AtomicI64::new(0),
+        }
+    }
+}
+
+/// Marks a request in progress; see `Stats::send_started` and `Stats::request_started`.
+pub struct Timer(Instant);
+
+impl Stats {
+    pub fn send_started(&self, prepare_len: usize) -> Timer {
+        Timer(self.outgoing.start(prepare_len))
+    }
+
+    /// `sendData` settled: a reply, or an error with its ILP error code.
+    pub fn send_finished(&self, timer: Timer, result: std::result::Result<&[u8], &str>) {
+        match result {
+            Ok(reply) => self.outgoing.reply(timer.0, reply),
+            Err(ilp_error_code) => {
+                if let Some(i) = SEND_ERROR_CODES.iter().position(|c| *c == ilp_error_code) {
+                    add(&self.send_errors[i], 1);
+                }
+                self.outgoing.finish(timer.0);
+            }
+        }
+    }
+
+    /// An incoming packet (a request body that passed auth and the size limit).
+    pub fn request_started(&self, prepare_len: usize) -> Timer {
+        Timer(self.incoming.start(prepare_len))
+    }
+
+    /// The packet got the handler's reply, or (`None`) an error status.
+    pub fn request_finished(&self, timer: Timer, reply: Option<&[u8]>) {
+        match reply {
+            Some(reply) => self.incoming.reply(timer.0, reply),
+            None => self.incoming.finish(timer.0),
+        }
+    }
+
+    /// The server answered with an error status (401, 413, 500, …).
+    pub fn error_status(&self, status: u16) {
+        if let Some(index) = SERVER_ERROR_STATUSES.iter().position(|s| *s == status) {
+            add(&self.server_errors[index], 1);
+        }
+    }
+
+    pub fn connection_opened(&self) {
+        self.open_connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_closed(&self) {
+        self.open_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let direction = |d: &Direction| DirectionSnapshot {
+            packets: read(&d.packets),
+            fulfills: read(&d.fulfills),
+            rejects: read(&d.rejects),
+            errors: Default::default(),
+            bytes_sent: read(&d.bytes_out),
+            bytes_received: read(&d.bytes_in),
+            in_flight: d.in_flight.load(Ordering::Relaxed).max(0),
+            latency: d.latency.percentiles(),
+        };
+        let (mut outgoing, mut incoming) = (direction(&self.outgoing), direction(&self.incoming));
+        // Incoming: the request is what we received, the reply what we sent.
+        std::mem::swap(&mut incoming.bytes_sent, &mut incoming.bytes_received);
+        outgoing.errors = SEND_ERROR_CODES
+            .iter()
+            .zip(&self.send_errors)
+            .map(|(code, count)| ((*code).to_owned(), read(count)))
+            .collect();
+        incoming.errors = SERVER_ERROR_STATUSES
+            .iter()
+            .zip(&self.server_errors)
+            .map(|(status, count)| (status.to_string(), read(count)))
+            .collect();
+        StatsSnapshot {
+            uptime_seconds: self.started.elapsed().as_secs_f64(),
+            open_connections: self.open_connections.load(Ordering::Relaxed).max(0),
+            outgoing,
+            incoming,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsSnapshot {
+    pub uptime_seconds: f64,
+    /// Incoming connections currently open.
+    pub open_connections: i64,
+    /// `sendData`: errors by ILP error code.
+    pub outgoing: DirectionSnapshot,
+    /// Requests to our server: errors by HTTP status.
+    pub incoming: DirectionSnapshot,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectionSnapshot {
+    pub packets: u64,
+    pub fulfills: u64,
+    pub rejects: u64,
+    pub errors: std::collections::BTreeMap<String, u64>,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub in_flight: i64,
+    pub latency: LatencyPercentiles,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LatencyPercentiles {
+    pub count: u64,
+    pub p50_ms: Option<f64>,
+    pub p90_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+}
+
+impl StatsSnapshot {
+    /// The Prometheus text exposition format (version 0.0.4).
+    pub fn to_prometheus(&self, prefix: &str) -> String {
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, samples: Vec<(String, f64)>| {
+            out.push_str(&format!(
+                "# HELP {prefix}_{name} {help}\n# TYPE {prefix}_{name} {kind}\n"
+            ));
+            for (labels, value) in samples {
+                out.push_str(&format!("{prefix}_{name}{labels} {value}\n"));
+            }
+        };
+        let both = |f: &dyn Fn(&DirectionSnapshot) -> f64| {
+            vec![
+                ("{direction=\"outgoing\"}".to_owned(), f(&self.outgoing)),
+                ("{direction=\"incoming\"}".to_owned(), f(&self.incoming)),
+            ]
+        };
+        metric(
+            "uptime_seconds",
+            "gauge",
+            "Seconds since the plugin was created.",
+            vec![(String::new(), self.uptime_seconds)],
+        );
+        metric(
+            "open_connections",
+            "gauge",
+            "Incoming HTTP connections open now.",
+            vec![(String::new(), self.open_connections as f64)],
+        );
+        metric(
+            "packets_total",
+            "counter",
+            "ILP Prepares sent (outgoing) or received (incoming).",
+            both(&|d| d.packets as f64),
+        );
+        metric(
+            "fulfills_total",
+            "counter",
+            "Fulfills among the replies.",
+            both(&|d| d.fulfills as f64),
+        );
+        metric(
+            "rejects_total",
+            "counter",
+            "Rejects among the replies.",
+            both(&|d| d.rejects as f64),
+        );
+        metric(
+            "bytes_sent_total",
+            "counter",
+            "Bytes of packets sent.",
+            both(&|d| d.bytes_sent as f64),
+        );
+        metric(
+            "bytes_received_total",
+            "counter",
+            "Bytes of packets received.",
+            both(&|d| d.bytes_received as f64),
+        );
+        metric(
+            "in_flight",
+            "gauge",
+            "Packets waiting for their reply.",
+            both(&|d| d.in_flight as f64),
+        );
+        let mut errors: Vec<(String, f64)> = self
+            .outgoing
+            .errors
+            .iter()
+            .map(|(code, n)| {
+                (
+                    format!("{{direction=\"outgoing\",code=\"{code}\"}}"),
+                    *n as f64,
+                )
+            })
+            .collect();
+        errors.extend(self.incoming.errors.iter().map(|(status, n)| {
+            (
+                format!("{{direction=\"incoming\",code=\"{status}\"}}"),
+                *n as f64,
+            )
+        }));
+        metric(
+            "errors_total",
+            "counter",
+            "Failures: ILP error code (outgoing) or HTTP status (incoming).",
+            errors,
+        );
+        let mut latency = Vec::new();
+        for (direction, d) in [("outgoing", &self.outgoing), ("incoming", &self.incoming)] {
+            for (quantile, value) in [
+                ("0.5", d.latency.p50_ms),
+                ("0.9", d.latency.p90_ms),
+                ("0.99", d.latency.p99_ms),
+            ] {
+                if let Some(ms) = value {
+                    latency.push((
+                        format!("{{direction=\"{direction}\",quantile=\"{quantile}\"}}"),
+                        ms / 1000.0,
+                    ));
+                }
+            }
+        }
+        metric(
+            "latency_seconds",
+            "gauge",
+            "Latency percentiles from packet to reply (within 41%).",
+            latency,
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_monotonic_and_bounded() {
+        let mut last = 0;
+        for micros in [0, 1, 2, 3, 5, 10, 100, 1_000, 10_000, 1_000_000, u64::MAX] {
+            let bucket = Histogram::bucket_of(micros);
+            assert!(bucket >= last, "{micros}");
+            assert!(bucket < LATENCY_BUCKETS);
+            if micros > 1 && micros < (1 << 30) {
+                assert!(Histogram::upper_bound(bucket) >= micros as f64, "{micros}");
+                assert!(
+                    Histogram::upper_bound(bucket) <= micros as f64 * 1.5,
+                    "{micros}"
+                );
+            }
+            last = bucket;
+        }
+    }
+
+    #[test]
+    fn counts_and_percentiles() {
+        let stats = Stats::default();
+        for _ in 0..99 {
+            let timer = stats.send_started(100);
+            stats.send_finished(timer, Ok(&[13, 1, 0]));
+        }
+        let timer = stats.send_started(100);
+        stats.send_finished(timer, Err("T01"));
+        let timer = stats.request_started(50);
+        stats.request_finished(timer, Some(&[14, 0]));
+        stats.error_status(401);
+        let snapshot = stats.snapshot();
+        assert_eq!(snapshot.outgoing.packets, 100);
+        assert_eq!(snapshot.outgoing.fulfills, 99);
+        assert_eq!(snapshot.outgoing.errors["T01"], 1);
+        assert_eq!(snapshot.outgoing.bytes_sent, 10_000);
+        assert_eq!(snapshot.outgoing.bytes_received, 99 * 3);
+        assert_eq!(snapshot.outgoing.in_flight, 0);
+        assert_eq!(snapshot.outgoing.latency.count, 100);
+        assert!(snapshot.outgoing.latency.p99_ms.is_some());
+        assert_eq!(snapshot.incoming.rejects, 1);
+        assert_eq!(snapshot.incoming.bytes_received, 50);
+        assert_eq!(snapshot.incoming.bytes_sent, 2);
+        assert_eq!(snapshot.incoming.errors["401"], 1);
+        let text = snapshot.to_prometheus("ilp_plugin_http");
+        assert!(text.contains("ilp_plugin_http_packets_total{direction=\"outgoing\"} 100\n"));
+        assert!(
+            text.contains("ilp_plugin_http_errors_total{direction=\"incoming\",code=\"401\"} 1\n")
+        );
+        assert!(text.contains("# TYPE ilp_plugin_http_latency_seconds gauge\n"));
+    }
+}
