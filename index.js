@@ -31,9 +31,15 @@ class PluginHttp extends EventEmitter {
     this._connected = false
     this._connecting = null
     this._disconnecting = null
+    /** sendData calls in flight: id -> { resolve, reject } (settled by `_settleSend`). */
+    this._sends = new Map()
+    this._nextSendId = 0
+    /** Keeps Node alive while sends are in flight (Rust reports through a weak function). */
+    this._sendKeepAlive = null
     this._native = new NativePlugin(
       JSON.stringify(pick(opts, OPTION_KEYS), keepInvalidNumbers),
       (id, data) => this._dispatch(id, data),
+      (id, result) => this._settleSend(id, result),
       (level, message) => this._log(level, message)
     )
   }
@@ -82,14 +88,36 @@ class PluginHttp extends EventEmitter {
    * @param {Buffer} data
    * @returns {Promise<Buffer>}
    */
-  async sendData (data) {
+  sendData (data) {
     if (!(data instanceof Uint8Array)) {
-      throw Object.assign(new TypeError('sendData: data must be a Buffer'), { ilpErrorCode: 'F00' })
+      return Promise.reject(Object.assign(new TypeError('sendData: data must be a Buffer'), { ilpErrorCode: 'F00' }))
     }
-    const buffer = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-    const result = await this._native.sendData(buffer)
-    if (Buffer.isBuffer(result)) return result
-    throw Object.assign(new Error(result.message), { ilpErrorCode: result.ilpErrorCode })
+    return new Promise((resolve, reject) => {
+      const id = this._nextSendId
+      this._nextSendId = (id + 1) >>> 0
+      this._sends.set(id, { resolve, reject })
+      if (this._sends.size === 1) this._holdProcess(true)
+      this._native.sendData(id, asBuffer(data))
+    })
+  }
+
+  /** Called by Rust with a send's outcome: the reply Buffer, or `{ message, ilpErrorCode }`. */
+  _settleSend (id, result) {
+    const send = this._sends.get(id)
+    if (!send) return
+    this._sends.delete(id)
+    if (this._sends.size === 0) this._holdProcess(false)
+    if (Buffer.isBuffer(result)) {
+      send.resolve(result)
+    } else {
+      send.reject(Object.assign(new Error(result.message), { ilpErrorCode: result.ilpErrorCode }))
+    }
+  }
+
+  _holdProcess (hold) {
+    if (!this._sendKeepAlive) this._sendKeepAlive = setInterval(() => {}, 1 << 30)
+    if (hold) this._sendKeepAlive.ref()
+    else this._sendKeepAlive.unref()
   }
 
   registerDataHandler (handler) {
@@ -140,7 +168,7 @@ class PluginHttp extends EventEmitter {
     const fail = (err) => this._native.respondError(id, describeError(err))
     const answer = (result) => {
       if (result instanceof Uint8Array) {
-        this._native.respond(id, Buffer.isBuffer(result) ? result : Buffer.from(result.buffer, result.byteOffset, result.byteLength))
+        this._native.respond(id, asBuffer(result))
       } else {
         this._native.respondError(id, `data handler returned ${describeValue(result)}, expected a Buffer`)
       }
@@ -148,7 +176,7 @@ class PluginHttp extends EventEmitter {
     try {
       const result = handler(data)
       if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
-        result.then(answer, fail).then(undefined, fail)
+        result.then(answer, fail)
       } else {
         answer(result)
       }
@@ -159,6 +187,11 @@ class PluginHttp extends EventEmitter {
 }
 
 PluginHttp.version = 2
+
+/** A Buffer view of a Uint8Array (no copy). */
+function asBuffer (bytes) {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
 
 function pick (object, keys) {
   const out = {}

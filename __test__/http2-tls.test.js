@@ -12,7 +12,6 @@
 // - the foundation rows (401, 500, 413, health check, expiry, response limit) over every transport
 //
 // Certificates come from ./certs.js (node-forge, generated once for this file).
-const http = require('http')
 const https = require('https')
 const http2 = require('http2')
 const tls = require('tls')
@@ -573,7 +572,8 @@ describe('1.6.1 (outgoing.http2: true) -> 1.6.1 server', () => {
     const outcome = await settleWithin(client.sendData(makePrepare()), 5000)
     expect(outcome.hung).toBeUndefined()
     expect(outcome.ok).toBe(false)
-    expect(outcome.error).toBeInstanceOf(Error)
+    // (Node's http2 errors come from another realm than jest's Error: check the shape)
+    expect(typeof outcome.error.message).toBe('string')
     expect(handled).toBe(0)
 
     // The same 1.6.1 client succeeds against our server.
@@ -598,6 +598,7 @@ describe('HTTP/2 client against a peer that goes away', () => {
     let goaway = null
     let refused = 0
     let openOnFirst = 0
+    let processedOnFirst = 0
     const peer = await startH2Peer((stream) => {
       const session = stream.session
       if (goaway && session === goaway.session && stream.id > goaway.lastStreamId) {
@@ -608,7 +609,7 @@ describe('HTTP/2 client against a peer that goes away', () => {
       }
       streamsSeen++
       const onFirst = goaway === null || session === goaway.session
-      if (onFirst) openOnFirst++
+      if (onFirst) { openOnFirst++; processedOnFirst++ }
       stream.on('close', () => {
         if (!onFirst) return
         openOnFirst--
@@ -638,6 +639,9 @@ describe('HTTP/2 client against a peer that goes away', () => {
     // Every distinct Prepare processed exactly once: none lost, none duplicated by a retry.
     expect(processed.size).toBe(100)
     for (const payload of payloads) expect(processed.get(payload.toString())).toBe(1)
+    // The first session processed exactly the 20 streams up to the GOAWAY's last stream id;
+    // the other 80 were retried on new session(s).
+    expect(processedOnFirst).toBe(20)
     expect(peer.sessions).toBeGreaterThanOrEqual(2)
   })
 
@@ -740,9 +744,9 @@ describe.each([['HTTP/1.1', false], ['HTTP/2', true]])('TLS failures, client %s'
 
   test('a plain Node HTTP/1.1 server on an https:// URL: rejects T01', async () => {
     const peer = await startRawPeer((req, res) => { res.writeHead(200); res.end(makeFulfill()) })
+    defer(peer.close)
     const client = await startOurClient({ url: `https://127.0.0.1:${peer.port}/`, http2: useHttp2, ca: CERTS.ca.cert })
     await expectTlsFailure(client)
-    defer(peer.close)
     expect(peer.requests).toHaveLength(0)
   })
 
@@ -986,7 +990,9 @@ describe('TLS options are checked at construction', () => {
     const incomingTls = make()
     let error
     try { construct(incomingTls) } catch (e) { error = e }
-    expect(error).toBeInstanceOf(Error)
+    // (napi errors come from another realm than jest's Error: check the shape, not instanceof)
+    expect(error).toBeDefined()
+    expect(typeof error.message).toBe('string')
     expect(error.message).toMatch(/incoming\.tls/)
     expect(error.message).not.toContain('PRIVATE KEY')
   })

@@ -1,5 +1,8 @@
 //! Calling the JS data handler from tokio threads: the only thread-safe-function code.
 //!
+//! `sendData` works the same way in the other direction: JS keeps `id -> promise`, Rust
+//! reports each outcome through one long-lived thread-safe function (`SendSettler`).
+//!
 //! The measured fastest bridge (see NAPI-NOTES): each request gets an id and a oneshot
 //! channel; the JS dispatcher is called fire-and-forget with `(id, bytes)`; JS normalises
 //! whatever the handler does and answers through the synchronous `respond*` methods, which
@@ -11,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use napi::bindgen_prelude::{BufferSlice, FnArgs, ToNapiValue};
+use napi::bindgen_prelude::{BufferSlice, Either, FnArgs, ToNapiValue};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, Status};
 use tokio::sync::oneshot;
@@ -33,6 +36,42 @@ impl ToNapiValue for JsBytes {
 /// `(id, packet) => void` in JS; weak, so it never keeps Node alive by itself.
 pub type DispatchFn =
     ThreadsafeFunction<FnArgs<(u32, JsBytes)>, (), FnArgs<(u32, JsBytes)>, Status, false, true>;
+
+/// Why `sendData` failed, for `index.js` to turn into an `Error` with `ilpErrorCode`.
+#[napi_derive::napi(object)]
+pub struct SendFailure {
+    pub message: String,
+    pub ilp_error_code: String,
+}
+
+/// `(id, reply Buffer | SendFailure) => void` in JS.
+pub type SettleArgs = FnArgs<(u32, Either<JsBytes, SendFailure>)>;
+type SettleFn = ThreadsafeFunction<SettleArgs, (), SettleArgs, Status, false, true>;
+
+/// Delivers `sendData` outcomes to JS, fire-and-forget, in the order they complete.
+pub struct SendSettler {
+    settle: SettleFn,
+}
+
+impl SendSettler {
+    pub fn new(settle: SettleFn) -> Self {
+        SendSettler { settle }
+    }
+
+    pub fn settle(&self, id: u32, result: crate::error::Result<Bytes>) {
+        let outcome = match result {
+            Ok(reply) => Either::A(JsBytes(reply)),
+            Err(error) => Either::B(SendFailure {
+                ilp_error_code: error.ilp_error_code().to_owned(),
+                message: error.to_string(),
+            }),
+        };
+        self.settle.call(
+            FnArgs::from((id, outcome)),
+            ThreadsafeFunctionCallMode::NonBlocking,
+        );
+    }
+}
 
 /// `(level, message) => void` in JS; weak.
 pub type LogFn =

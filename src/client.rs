@@ -158,10 +158,14 @@ async fn post_http1(
     *request.method_mut() = Method::POST;
     *request.uri_mut() = url;
     *request.headers_mut() = headers;
-    let response = http
-        .request(request)
-        .await
-        .map_err(|e| Error::Transport(describe(&e)))?;
+    let response = http.request(request).await.map_err(|e| {
+        let prefix = if is_tls_error(&e) {
+            "TLS handshake failed: "
+        } else {
+            ""
+        };
+        Error::Transport(format!("{prefix}{}", describe(&e)))
+    })?;
     let status = response.status();
     if !status.is_success() {
         return Err(Error::HttpStatus(status.as_u16()));
@@ -189,6 +193,25 @@ async fn read_reply(mut body: Incoming) -> Result<Bytes> {
         }
     }
     Ok(reply.freeze())
+}
+
+/// True when a rustls error is among the causes. hyper-rustls nests it in `io::Error`s,
+/// whose `source()` skips the wrapped error, so those are unwrapped by hand.
+fn is_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        if current.is::<rustls::Error>() {
+            return true;
+        }
+        cause = match current
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
+    }
+    false
 }
 
 /// The error and its causes on one line ("client error (Connect): tcp connect error:

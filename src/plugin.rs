@@ -4,13 +4,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use napi::bindgen_prelude::{BufferSlice, Either, FnArgs, Function, FunctionRef, PromiseRaw};
+use napi::bindgen_prelude::{BufferSlice, FnArgs, Function, FunctionRef, PromiseRaw};
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi::{Env, Status};
 use napi_derive::napi;
 
 use crate::auth::IncomingAuth;
-use crate::bridge::{JsBytes, JsDataHandler, JsLogger, PendingCalls};
+use crate::bridge::{JsBytes, JsDataHandler, JsLogger, PendingCalls, SendSettler, SettleArgs};
 use crate::client::{Client, Target};
 use crate::config::{Config, Routing};
 use crate::error::Error;
@@ -25,22 +25,6 @@ type DispatchArgs = FnArgs<(u32, JsBytes)>;
 /// A strong reference to the dispatcher: holding it keeps Node alive while we listen.
 type KeepAlive = ThreadsafeFunction<DispatchArgs, (), DispatchArgs, Status, false, false>;
 
-/// Why `sendData` failed, for `index.js` to turn into an `Error` with `ilpErrorCode`.
-#[napi(object)]
-pub struct SendFailure {
-    pub message: String,
-    pub ilp_error_code: String,
-}
-
-impl From<Error> for SendFailure {
-    fn from(error: Error) -> Self {
-        SendFailure {
-            ilp_error_code: error.ilp_error_code().to_owned(),
-            message: error.to_string(),
-        }
-    }
-}
-
 struct Listening {
     server: RunningServer,
     keep_alive: KeepAlive,
@@ -48,6 +32,7 @@ struct Listening {
 
 #[napi]
 pub struct NativePlugin {
+    settle_send: Arc<SendSettler>,
     stats: Arc<Stats>,
     config: Config,
     client: Arc<Client>,
@@ -63,14 +48,23 @@ pub struct NativePlugin {
 #[napi]
 impl NativePlugin {
     /// `options_json`: `JSON.stringify` of the plugin options; throws naming a bad option.
-    /// `dispatch(id, packet)` is called for each incoming packet; `log(level, message)` logs.
+    /// `dispatch(id, packet)` is called for each incoming packet, `settle_send(id, result)`
+    /// with the outcome of each `send_data`, `log(level, message)` for log lines.
     #[napi(constructor, catch_unwind)]
     pub fn new(
         options_json: String,
         dispatch: Function<'_, DispatchArgs, ()>,
+        settle_send: Function<'_, SettleArgs, ()>,
         log: Function<'_, FnArgs<(String, String)>, ()>,
     ) -> napi::Result<Self> {
         let config = parse_options(&options_json)?;
+        let settle_send = Arc::new(SendSettler::new(
+            settle_send
+                .build_threadsafe_function()
+                .callee_handled::<false>()
+                .weak::<true>()
+                .build()?,
+        ));
         let logger: SharedLogger = Arc::new(JsLogger::new(
             log.build_threadsafe_function()
                 .callee_handled::<false>()
@@ -102,6 +96,7 @@ impl NativePlugin {
         let stats = Arc::new(Stats::default());
         let client = Arc::new(Client::new(&config.outgoing, target, stats.clone())?);
         Ok(NativePlugin {
+            settle_send,
             stats,
             config,
             client,
@@ -164,27 +159,20 @@ impl NativePlugin {
         })
     }
 
-    /// Resolves with the reply `Buffer`, or with a `SendFailure` (never rejects).
+    /// Sends packet `id`; the outcome comes back through `settle_send(id, result)`.
+    /// (One long-lived thread-safe function instead of a promise per call: see NAPI-NOTES.)
     #[napi(catch_unwind)]
-    pub fn send_data<'env>(
-        &self,
-        env: &'env Env,
-        data: BufferSlice,
-    ) -> napi::Result<PromiseRaw<'env, Either<JsBytes, SendFailure>>> {
+    pub fn send_data(&self, id: u32, data: BufferSlice) {
         let packet = Bytes::copy_from_slice(&data);
         let client = self.client.clone();
-        let connected = self.connected.load(Ordering::SeqCst);
-        env.spawn_future(async move {
-            let result = if connected {
-                client.send(packet).await
-            } else {
-                Err(Error::NotConnected)
-            };
-            Ok(match result {
-                Ok(reply) => Either::A(JsBytes(reply)),
-                Err(error) => Either::B(SendFailure::from(error)),
-            })
-        })
+        let settle = self.settle_send.clone();
+        if !self.connected.load(Ordering::SeqCst) {
+            settle.settle(id, Err(Error::NotConnected));
+            return;
+        }
+        napi::bindgen_prelude::spawn(async move {
+            settle.settle(id, client.send(packet).await);
+        });
     }
 
     /// The handler's answer for request `id`; false if that request is gone.
