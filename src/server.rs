@@ -8,7 +8,7 @@
 //! |-------------------------------------------|------------------------------------------|
 //! | GET / HEAD, any path, no auth             | 200 `OK` text/plain (health check)       |
 //! | other method than GET/HEAD/POST           | 405, `Allow: GET, HEAD, POST`            |
-//! | missing or bad `Authorization`            | 401 `invalid authorization` (body unread)|
+//! | missing or bad `Authorization`            | 401 `invalid authorization` (body not used)|
 //! | plugin disconnecting (old keep-alive)     | 502                                      |
 //! | body over `MAX_PREPARE_LEN`               | 413                                      |
 //! | multilateral: body not a valid Prepare    | 400                                      |
@@ -311,19 +311,20 @@ async fn answer_method(state: &ServerState, request: Request<Incoming>) -> HttpR
             response
                 .headers_mut()
                 .insert(ALLOW, http::HeaderValue::from_static("GET, HEAD, POST"));
-            response
+            refuse(request.into_body(), response).await
         }
     }
 }
 
 async fn answer_post(state: &ServerState, request: Request<Incoming>) -> HttpResponse {
-    if !state.auth.verify(request.headers().get(AUTHORIZATION)) {
-        return text(StatusCode::UNAUTHORIZED, "invalid authorization");
+    let (parts, body) = request.into_parts();
+    if !state.auth.verify(parts.headers.get(AUTHORIZATION)) {
+        let response = text(StatusCode::UNAUTHORIZED, "invalid authorization");
+        return refuse(body, response).await;
     }
     if !state.accepting.load(Ordering::SeqCst) {
-        return text(StatusCode::BAD_GATEWAY, "server is closed");
+        return refuse(body, text(StatusCode::BAD_GATEWAY, "server is closed")).await;
     }
-    let (parts, body) = request.into_parts();
     let packet = match read_body(body).await {
         Ok(packet) => packet,
         Err(response) => return response,
@@ -427,10 +428,7 @@ async fn read_body(body: Incoming) -> std::result::Result<Bytes, HttpResponse> {
     let too_large = || text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
     let declared = body.size_hint().exact();
     if declared.is_some_and(|len| len > MAX_PREPARE_LEN as u64) {
-        if declared.is_some_and(|len| len <= DISCARD_LIMIT as u64) {
-            discard(body).await;
-        }
-        return Err(too_large());
+        return Err(refuse(body, too_large()).await);
     }
     let mut body = body;
     let mut buffer = Vec::with_capacity(declared.map_or(0, |len| len as usize));
@@ -450,6 +448,20 @@ async fn read_body(body: Incoming) -> std::result::Result<Bytes, HttpResponse> {
         }
     }
     Ok(Bytes::from(buffer))
+}
+
+/// Answers without using the body. The body is read and dropped first (bounded), so that
+/// the client, still sending, can read the answer instead of hitting a reset connection; a
+/// body declared larger than `DISCARD_LIMIT` is not read (the connection closes).
+async fn refuse(body: Incoming, response: HttpResponse) -> HttpResponse {
+    if body
+        .size_hint()
+        .exact()
+        .is_none_or(|len| len <= DISCARD_LIMIT as u64)
+    {
+        discard(body).await;
+    }
+    response
 }
 
 /// Reads and drops what is left of a body we refuse, bounded in size and time.
