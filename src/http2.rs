@@ -218,15 +218,20 @@ async fn handshake<T>(io: T) -> Result<Arc<Session>>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (sender, connection) = h2::client::handshake(io)
-        .await
-        .map_err(|e| Error::Transport(format!("HTTP/2 handshake failed: {e}")))?;
+    let failed = |e: h2::Error| Error::Transport(format!("HTTP/2 handshake failed: {e}"));
+    let (sender, mut connection) = h2::client::handshake(io).await.map_err(failed)?;
+    let mut ping_pong = connection.ping_pong();
     let closed = Arc::new(AtomicBool::new(false));
     let closed_when_done = closed.clone();
     tokio::spawn(async move {
         let _ = connection.await;
         closed_when_done.store(true, Ordering::SeqCst);
     });
+    // The peer's SETTINGS (its stream limit) precede its answer to our first PING: wait for
+    // that answer, so the first burst of requests already sees the real limit.
+    if let Some(ping_pong) = ping_pong.as_mut() {
+        ping_pong.ping(h2::Ping::opaque()).await.map_err(failed)?;
+    }
     Ok(Arc::new(Session {
         sender,
         started: AtomicU64::new(0),
