@@ -56,9 +56,6 @@ pub enum Error {
 
     #[error("could not sign the outgoing JWT: {0}")]
     JwtSign(String),
-
-    #[error("the plugin's runtime is shutting down")]
-    ShuttingDown,
 }
 
 impl Error {
@@ -74,7 +71,7 @@ impl Error {
     pub fn ilp_error_code(&self) -> &'static str {
         match self {
             Error::NotConnected | Error::Transport(_) | Error::ResponseTooLarge { .. } => "T01",
-            Error::ShuttingDown | Error::Bind { .. } => "T01",
+            Error::Bind { .. } => "T01",
             Error::HttpStatus(code) if (500..600).contains(code) => "T00",
             Error::HttpStatus(_) => "F00",
             Error::Expired => "R00",
