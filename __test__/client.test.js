@@ -15,7 +15,8 @@ const {
   OriginalPluginHttp,
   makePrepare,
   freePort,
-  startRawPeer
+  startRawPeer,
+  disconnectAll
 } = require('./helpers')
 
 const IMPLS = [['ours', PluginHttp], ['1.6.1', OriginalPluginHttp]]
@@ -36,13 +37,7 @@ afterEach(async () => {
   const cs = cleanups
   plugins = []
   cleanups = []
-  for (const p of ps) {
-    try { await p.disconnect() } catch (e) {}
-    // 1.6.1's disconnect does not wait for its server to close.
-    if (p._httpServer && typeof p._httpServer.closeAllConnections === 'function') {
-      p._httpServer.closeAllConnections()
-    }
-  }
+  await disconnectAll(ps)
   for (const c of cs) {
     try { await c() } catch (e) {}
   }

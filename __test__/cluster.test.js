@@ -18,7 +18,6 @@
 // connector; the receiver then sees it twice, which the test measures); the GET health check
 // answers through nginx, also with a connector down.
 const { spawn, fork, execFileSync } = require('child_process')
-const crypto = require('crypto')
 const fs = require('fs')
 const http = require('http')
 const os = require('os')
@@ -26,6 +25,7 @@ const path = require('path')
 const IlpPacket = require('ilp-packet')
 const { createServer, createConnection } = require('ilp-protocol-stream')
 const { PluginHttp, freePort } = require('./helpers')
+const { secret } = require('./connector-harness')
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'cluster-connector.js')
 const NGINX_TEMPLATE = path.join(__dirname, 'fixtures', 'nginx-cluster.conf')
@@ -193,10 +193,6 @@ function httpGet (url) {
     req.on('error', reject)
     req.setTimeout(5000, () => req.destroy(new Error('timeout')))
   })
-}
-
-function secret (label) {
-  return `${label}-${crypto.randomBytes(12).toString('hex')}`
 }
 
 /**

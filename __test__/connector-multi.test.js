@@ -21,62 +21,22 @@
 const crypto = require('crypto')
 const dns = require('dns')
 const path = require('path')
-const { Writable } = require('stream')
 const IlpPacket = require('ilp-packet')
 const ILDCP = require('ilp-protocol-ildcp')
 const { createConnection, createServer } = require('ilp-protocol-stream')
 const { createApp } = require('ilp-connector')
-const connectorLog = require('ilp-connector/dist/common/log')
-const { PluginHttp, OriginalPluginHttp, freePort, makePrepare, makeFulfill } = require('./helpers')
+const {
+  OURS, ORIGINAL, CONNECTOR_ADDRESS, classFor, secret, recordingLogger, parseResponse, sleep, captureConnectorLog
+} = require('./connector-harness')
+const { freePort, makePrepare, makeFulfill } = require('./helpers')
 
-const OURS = 'ilp-plugin-http-rs'
-const ORIGINAL = 'ilp-plugin-http'
-const CONNECTOR_ADDRESS = 'test.connector'
 const KIDS = `${CONNECTOR_ADDRESS}.kids`
 const ASSET = { assetCode: 'XRP', assetScale: 9 }
 const AMOUNT = 1000000
 // Forces STREAM to split each payment into >= 10 packets and to learn the limit from F08s.
 const MAX_PACKET_AMOUNT = '100000'
 
-// Everything riverpig writes (the connector's logs and, through api.log, ours) lands here.
-// Printed when the network fails to start, and after every test with CONNECTOR_TEST_LOG=1.
-let connectorLogText = ''
-connectorLog.setOutputStream(new Writable({
-  write (chunk, encoding, callback) {
-    connectorLogText += chunk.toString()
-    callback()
-  }
-}))
-
-function classFor (name) {
-  return name === OURS ? PluginHttp : OriginalPluginHttp
-}
-
-function secret (label) {
-  return `${label}-${crypto.randomBytes(12).toString('hex')}`
-}
-
-/** A logger with the connector's methods, recording `level message` lines. */
-function recordingLogger (lines) {
-  const log = {}
-  for (const level of ['error', 'warn', 'info', 'debug', 'trace']) {
-    log[level] = (...args) => { lines.push(`${level} ${args.join(' ')}`) }
-  }
-  return log
-}
-
-function parseResponse (buffer) {
-  expect(Buffer.isBuffer(buffer)).toBe(true)
-  if (buffer[0] === IlpPacket.Type.TYPE_ILP_REJECT) {
-    return { type: 'reject', ...IlpPacket.deserializeIlpReject(buffer) }
-  }
-  if (buffer[0] === IlpPacket.Type.TYPE_ILP_FULFILL) {
-    return { type: 'fulfill', ...IlpPacket.deserializeIlpFulfill(buffer) }
-  }
-  throw new Error(`not a Fulfill or Reject: type ${buffer[0]}`)
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+const connectorLog = captureConnectorLog()
 const sha256 = (b) => crypto.createHash('sha256').update(b).digest()
 
 // When a plugin's sendData rejects, the connector's expire middleware keeps its timer until
@@ -203,14 +163,14 @@ describe.each(VARIANTS)('ilp-connector 23.0.2, multilateral child account, %s', 
   let net
 
   beforeEach(async () => {
-    connectorLogText = ''
+    connectorLog.reset()
     net = undefined
     try {
       net = await startNetwork(connectorPlugin, classFor(standalonePlugin))
     } catch (err) {
       await stopNetwork(net).catch(() => {})
       net = undefined
-      err.message += `\nconnector log:\n${connectorLogText}`
+      err.message += `\nconnector log:\n${connectorLog.text()}`
       throw err
     }
   })
@@ -220,13 +180,13 @@ describe.each(VARIANTS)('ilp-connector 23.0.2, multilateral child account, %s', 
     net = undefined
     await stopNetwork(current)
     if (process.env.CONNECTOR_TEST_LOG) {
-      process.stderr.write(`--- ${expect.getState().currentTestName}\n${connectorLogText}` +
+      process.stderr.write(`--- ${expect.getState().currentTestName}\n${connectorLog.text()}` +
         (current ? current.standaloneLog.map((line) => `standalone: ${line}\n`).join('') : ''))
     }
     if (current) {
       // No secret may ever appear in a log line (the connector's log, which ours logs into
       // through api.log, and the standalone plugins' api.log).
-      const logs = connectorLogText + current.standaloneLog.join('\n')
+      const logs = connectorLog.text() + current.standaloneLog.join('\n')
       for (const [name, value] of Object.entries(current.secrets)) {
         expect({ name, leaked: logs.includes(value) }).toEqual({ name, leaked: false })
       }

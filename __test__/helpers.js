@@ -76,6 +76,19 @@ async function startRawPeer (handler) {
   }
 }
 
+/**
+ * Disconnects every plugin, ignoring errors, and closes 1.6.1's leftover keep-alive sockets
+ * (its disconnect does not wait for its server to close).
+ */
+async function disconnectAll (plugins) {
+  for (const plugin of plugins) {
+    try { await plugin.disconnect() } catch (e) {}
+    if (plugin._httpServer && typeof plugin._httpServer.closeAllConnections === 'function') {
+      plugin._httpServer.closeAllConnections()
+    }
+  }
+}
+
 /** The port a connected 1.6.1 plugin listens on. */
 function originalPort (plugin) {
   return plugin._httpServer.address().port
@@ -90,5 +103,6 @@ module.exports = {
   makeReject,
   freePort,
   startRawPeer,
-  originalPort
+  originalPort,
+  disconnectAll
 }

@@ -14,7 +14,8 @@ const {
   makeFulfill,
   makeReject,
   freePort,
-  originalPort
+  originalPort,
+  disconnectAll
 } = require('./helpers')
 
 const IMPL = { ours: PluginHttp, '1.6.1': OriginalPluginHttp }
@@ -92,13 +93,7 @@ let plugins = []
 afterEach(async () => {
   const ps = plugins
   plugins = []
-  for (const p of ps) {
-    try { await p.disconnect() } catch (e) {}
-    // 1.6.1's disconnect does not wait for its server or close keep-alive sockets.
-    if (p._httpServer && typeof p._httpServer.closeAllConnections === 'function') {
-      p._httpServer.closeAllConnections()
-    }
-  }
+  await disconnectAll(ps)
 })
 
 function boundPort (name, plugin) {

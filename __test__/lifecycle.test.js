@@ -16,7 +16,8 @@ const {
   OriginalPluginHttp,
   makePrepare,
   makeFulfill,
-  freePort
+  freePort,
+  disconnectAll
 } = require('./helpers')
 
 const IMPLS = [['ours', PluginHttp], ['1.6.1', OriginalPluginHttp]]
@@ -33,12 +34,7 @@ afterEach(async () => {
   const cs = cleanups
   plugins = []
   cleanups = []
-  for (const p of ps) {
-    try { await p.disconnect() } catch (e) {}
-    if (p._httpServer && typeof p._httpServer.closeAllConnections === 'function') {
-      p._httpServer.closeAllConnections()
-    }
-  }
+  await disconnectAll(ps)
   for (const c of cs) {
     try { await c() } catch (e) {}
   }

@@ -25,7 +25,8 @@ const {
   makeReject,
   freePort,
   startRawPeer,
-  originalPort
+  originalPort,
+  disconnectAll
 } = require('./helpers')
 
 const IMPL = { ours: PluginHttp, '1.6.1': OriginalPluginHttp }
@@ -56,13 +57,7 @@ afterEach(async () => {
   const rs = rawPeers
   plugins = []
   rawPeers = []
-  for (const p of ps) {
-    try { await p.disconnect() } catch (e) {}
-    // 1.6.1's disconnect does not wait for its server or close keep-alive sockets.
-    if (p._httpServer && typeof p._httpServer.closeAllConnections === 'function') {
-      p._httpServer.closeAllConnections()
-    }
-  }
+  await disconnectAll(ps)
   for (const r of rs) await r.close()
 })
 

@@ -16,7 +16,8 @@ const {
   MAX_DATA_LENGTH,
   makePrepare,
   makeFulfill,
-  makeReject
+  makeReject,
+  disconnectAll
 } = require('./helpers')
 
 const IMPLS = [['ours', PluginHttp], ['1.6.1', OriginalPluginHttp]]
@@ -38,13 +39,7 @@ let plugins = []
 afterEach(async () => {
   const ps = plugins
   plugins = []
-  for (const p of ps) {
-    try { await p.disconnect() } catch (e) {}
-    // 1.6.1's disconnect does not wait for its server to close.
-    if (p._httpServer && typeof p._httpServer.closeAllConnections === 'function') {
-      p._httpServer.closeAllConnections()
-    }
-  }
+  await disconnectAll(ps)
 })
 
 /** A plugin on 127.0.0.1:0 (torn down after the test). */
