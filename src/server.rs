@@ -349,8 +349,9 @@ async fn answer_packet(
     peer_name: Option<&http::HeaderValue>,
     packet: Bytes,
 ) -> std::result::Result<Bytes, HttpResponse> {
+    let prepare = parse_prepare(&packet);
     if let Some(multilateral) = &state.multilateral {
-        match parse_prepare(&packet) {
+        match &prepare {
             Err(_) => return Err(text(StatusCode::BAD_REQUEST, "invalid ILP prepare")),
             Ok(prepare) if prepare.destination == ILDCP_DESTINATION => {
                 return answer_peer_config(state, multilateral, peer_name).await;
@@ -358,7 +359,15 @@ async fn answer_packet(
             Ok(_) => {}
         }
     }
-    let timeout = handler_timeout(&packet);
+    // The handler's answer is useless once the Prepare expired. Bilateral bodies are not
+    // required to be Prepares (1.6.1 passes anything on); those get a fixed timeout.
+    let timeout = match prepare {
+        Ok(prepare) => prepare
+            .expires_at
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+        Err(_) => DEFAULT_HANDLER_TIMEOUT,
+    };
     match tokio::time::timeout(timeout, state.handler.handle(packet)).await {
         Ok(HandlerOutcome::Reply(reply)) => Ok(reply),
         Ok(HandlerOutcome::Failed(reason)) => {
@@ -408,17 +417,6 @@ async fn answer_peer_config(
                 "could not fetch ildcp info",
             ))
         }
-    }
-}
-
-/// Time left until the Prepare expires (the handler's answer is useless after that).
-fn handler_timeout(packet: &[u8]) -> Duration {
-    match parse_prepare(packet) {
-        Ok(prepare) => prepare
-            .expires_at
-            .duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-        Err(_) => DEFAULT_HANDLER_TIMEOUT,
     }
 }
 
