@@ -295,10 +295,17 @@ async function stopCluster (c) {
   if (!c) return
   const errors = []
   for (const cleanup of c.cleanups.reverse()) {
+    // Bounded, so a hung cleanup fails the test with its name instead of the hook timeout.
+    let timer
+    const timeout = new Promise((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`cleanup hung: ${cleanup.toString().slice(0, 80)}`)), 15000)
+    })
     try {
-      await cleanup()
+      await Promise.race([cleanup(), timeout])
     } catch (err) {
       errors.push(err)
+    } finally {
+      clearTimeout(timer)
     }
   }
   if (errors.length) throw errors[0]
@@ -309,7 +316,11 @@ async function connectSender (c) {
   const { destinationAccount, sharedSecret } = c.server.generateAddressAndSecret()
   const connection = await createConnection({ plugin: c.sender, destinationAccount, sharedSecret })
   c.cleanups.push(() => connection.destroy())
-  c.cleanups.push(() => connection.end().catch(() => {}))
+  // end() waits for the peer to close its side, which a broken network may never do: bounded.
+  c.cleanups.push(() => new Promise((resolve) => {
+    const timer = setTimeout(resolve, 2000)
+    connection.end().catch(() => {}).then(() => { clearTimeout(timer); resolve() })
+  }))
   return { connection, destinationAccount }
 }
 
@@ -355,7 +366,7 @@ describe('two ilp-connector processes behind nginx', () => {
     for (const member of survivors) {
       expect({ member: member.name, exit: await member.exited }).toEqual({ member: member.name, exit: { code: 0, signal: null } })
     }
-  })
+  }, 120000) // every cleanup step is bounded (15 s); the connectors get 10 s to stop
 
   test('the GET health check answers through nginx', async () => {
     c = await startCluster()
