@@ -27,6 +27,20 @@ declare namespace PluginHttp {
     secretToken?: string
     /** Serve HTTPS (ALPN h2 and http/1.1) with this certificate chain and key: PEM text or file paths. */
     tls?: { cert: string, key: string }
+    /**
+     * Cap on incoming connections open at once. Default 4096. At the cap, connections without
+     * a request in flight are closed to make room; when all are busy, new clients wait in the
+     * accept backlog.
+     */
+    maxConnections?: number
+    /**
+     * Milliseconds a connection has to deliver a complete request head, from connection open or
+     * the end of its previous response; so also how long it may sit idle (HTTP/2: without a
+     * stream). Default 65000, above the 60 s idle timeout of common load balancers.
+     */
+    headersTimeout?: number
+    /** Milliseconds to deliver the request body once the head arrived, else 408. Default 10000. */
+    bodyTimeout?: number
   }
 
   interface OutgoingOptions {
@@ -116,6 +130,10 @@ declare namespace PluginHttp {
     stats: {
       uptimeSeconds: number
       openConnections: number
+      /** Connections closed for sending no request within `headersTimeout`. */
+      connectionsClosedIdle: number
+      /** Idle connections closed to make room under `maxConnections`. */
+      connectionsClosedForRoom: number
       /** `sendData` calls. */
       outgoing: DirectionStats
       /** Requests to this plugin's server. */

@@ -110,6 +110,7 @@ async fn receiver(auth: &str) {
         None,
         Arc::new(NullLogger),
         Arc::new(Stats::default()),
+        config.incoming.limits,
     ));
     let running = RunningServer::start(listener, None, state).expect("start");
     println!("ready {}", running.port);

@@ -12,6 +12,7 @@
 //! | 5xx                                       | `HttpStatus` (T00)                     |
 //! | other status                              | `HttpStatus` (F00)                     |
 //! | no answer when the Prepare expires        | `Expired` (R00), the request is dropped|
+//! | 504 received after the Prepare expired    | `Expired` (R00)                        |
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -142,9 +143,15 @@ impl Client {
                 Transport::Http2(pool) => pool.post(&url, &headers, packet.clone()).await,
             }
         };
-        tokio::time::timeout(time_left, send)
-            .await
-            .map_err(|_| Error::Expired)?
+        match tokio::time::timeout(time_left, send).await {
+            Err(_) => Err(Error::Expired),
+            // The peer gave up because the Prepare expired (our server answers 504 then): the
+            // same outcome as our own deadline, whichever timer fired first.
+            Ok(Err(Error::HttpStatus(504))) if SystemTime::now() >= prepare.expires_at => {
+                Err(Error::Expired)
+            }
+            Ok(result) => result,
+        }
     }
 }
 

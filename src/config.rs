@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::Uri;
 use rustls_pki_types::CertificateDer;
@@ -43,6 +44,33 @@ pub struct IncomingConfig {
     pub static_token: Option<Secret>,
     /// `incoming.tls`: serve HTTPS (ALPN h2 and http/1.1) instead of cleartext.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub limits: ConnectionLimits,
+}
+
+/// How much the server lets clients hold (`incoming.maxConnections`, `incoming.headersTimeout`,
+/// `incoming.bodyTimeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections open at once. At the cap, connections without a request in flight are
+    /// closed to make room; when all are busy, new ones wait in the accept backlog.
+    pub max_connections: usize,
+    /// Time to deliver a request head, from connection open or the end of the previous
+    /// response; so also how long a connection may sit idle.
+    pub headers_timeout: Duration,
+    /// Time to deliver the body once the head has arrived.
+    pub body_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 4096,
+            // Above the 60 s idle timeout of common load balancers (AWS ALB, nginx), so they
+            // close idle connections first and never send on one we are closing.
+            headers_timeout: Duration::from_secs(65),
+            body_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +135,9 @@ impl Config {
                 "jwtSecret": redacted(&self.incoming.jwt_secret),
                 "staticToken": redacted(&self.incoming.static_token),
                 "tls": self.incoming.tls.is_some(),
+                "maxConnections": self.incoming.limits.max_connections,
+                "headersTimeout": self.incoming.limits.headers_timeout.as_millis() as u64,
+                "bodyTimeout": self.incoming.limits.body_timeout.as_millis() as u64,
             },
             "outgoing": {
                 "url": url,

@@ -22,7 +22,10 @@ pub mod auth;
 pub mod bridge;
 pub mod client;
 pub mod config;
+pub mod connections;
 pub mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz_checks;
 pub mod http2;
 pub mod ildcp;
 pub mod log;

@@ -6,13 +6,15 @@
 //! `Error::InvalidOption` naming the option; secrets are never part of a message.
 
 use std::net::{IpAddr, Ipv6Addr};
+use std::time::Duration;
 
 use http::{HeaderValue, Uri};
 use serde_json::{Map, Value};
 
 use crate::auth::Secret;
 use crate::config::{
-    Config, IncomingConfig, OutgoingConfig, OutgoingCredential, Routing, DEFAULT_JWT_EXPIRY_MS,
+    Config, ConnectionLimits, IncomingConfig, OutgoingConfig, OutgoingCredential, Routing,
+    DEFAULT_JWT_EXPIRY_MS,
 };
 use crate::error::{Error, Result};
 use crate::ildcp::IldcpInfo;
@@ -136,8 +138,52 @@ fn parse_incoming(incoming: &Object) -> Result<IncomingConfig> {
         jwt_secret,
         static_token,
         tls,
+        limits: parse_limits(incoming)?,
     })
 }
+
+/// `incoming.maxConnections`, `incoming.headersTimeout`, `incoming.bodyTimeout` (milliseconds).
+fn parse_limits(incoming: &Object) -> Result<ConnectionLimits> {
+    let defaults = ConnectionLimits::default();
+    let max_connections = match incoming.get("maxConnections") {
+        None | Some(Value::Null) => defaults.max_connections,
+        Some(value) => value
+            .as_u64()
+            .filter(|n| (1..=MAX_CONNECTIONS_LIMIT).contains(n))
+            .map(|n| n as usize)
+            .ok_or_else(|| {
+                Error::invalid_option(
+                    "incoming.maxConnections",
+                    format!("must be an integer from 1 to {MAX_CONNECTIONS_LIMIT}"),
+                )
+            })?,
+    };
+    let timeout = |key: &'static str, default: Duration| -> Result<Duration> {
+        match incoming.get(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(value) => value
+                .as_f64()
+                .filter(|ms| ms.is_finite() && *ms >= 1.0 && *ms <= MAX_TIMEOUT_MS)
+                .map(|ms| Duration::from_millis(ms as u64))
+                .ok_or_else(|| {
+                    Error::invalid_option(
+                        format!("incoming.{key}"),
+                        "must be a number of milliseconds from 1 to 2147483647",
+                    )
+                }),
+        }
+    };
+    Ok(ConnectionLimits {
+        max_connections,
+        headers_timeout: timeout("headersTimeout", defaults.headers_timeout)?,
+        body_timeout: timeout("bodyTimeout", defaults.body_timeout)?,
+    })
+}
+
+/// Tokio's semaphore holds at most `usize::MAX >> 3` permits; a million is plenty.
+const MAX_CONNECTIONS_LIMIT: u64 = 1_000_000;
+/// Node's largest timer delay.
+const MAX_TIMEOUT_MS: f64 = 2_147_483_647.0;
 
 fn parse_outgoing(outgoing: &Object, incoming_port: u16) -> Result<OutgoingConfig> {
     let jwt_secret = aliased_secret(outgoing, "secret", "jwtSecret", "outgoing")?;
@@ -381,6 +427,40 @@ mod tests {
                 assert_eq!(lifetime_secs, 60);
             }
             OutgoingCredential::Static(_) => panic!("expected a JWT credential"),
+        }
+    }
+
+    #[test]
+    fn connection_limits_default_and_parse() {
+        assert_eq!(
+            parse(base()).unwrap().incoming.limits,
+            ConnectionLimits::default()
+        );
+        let mut options = base();
+        options["incoming"]["maxConnections"] = json!(20);
+        options["incoming"]["headersTimeout"] = json!(1500);
+        options["incoming"]["bodyTimeout"] = json!(250.7);
+        let limits = parse(options).unwrap().incoming.limits;
+        assert_eq!(limits.max_connections, 20);
+        assert_eq!(limits.headers_timeout, Duration::from_millis(1500));
+        assert_eq!(limits.body_timeout, Duration::from_millis(250));
+        for (key, bad) in [
+            ("maxConnections", json!(0)),
+            ("maxConnections", json!(2.5)),
+            ("maxConnections", json!("100")),
+            ("maxConnections", json!(2_000_000)),
+            ("headersTimeout", json!(0)),
+            ("headersTimeout", json!(-5)),
+            ("bodyTimeout", json!("10s")),
+            ("bodyTimeout", json!(3e9)),
+        ] {
+            let mut options = base();
+            options["incoming"][key] = bad.clone();
+            let message = error_of(options);
+            assert!(
+                message.contains(&format!("incoming.{key}")),
+                "{key}={bad}: {message}"
+            );
         }
     }
 

@@ -132,6 +132,7 @@ impl NativePlugin {
             self.multilateral.clone(),
             self.logger.clone(),
             self.stats.clone(),
+            incoming.limits,
         ));
         let server = napi::bindgen_prelude::within_runtime_if_available(|| {
             RunningServer::start(listener, incoming.tls.clone(), state)

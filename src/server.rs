@@ -11,6 +11,7 @@
 //! | missing or bad `Authorization`            | 401 `invalid authorization` (body not used)|
 //! | plugin disconnecting (old keep-alive)     | 502                                      |
 //! | body over `MAX_PREPARE_LEN`               | 413                                      |
+//! | body not complete within `bodyTimeout`    | 408, connection closed                   |
 //! | multilateral: body not a valid Prepare    | 400                                      |
 //! | multilateral: `peer.config`               | 200 ILDCP Fulfill; 400 for a bad peer name |
 //! | no data handler                           | 502                                      |
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE};
+use http::header::{ALLOW, AUTHORIZATION, CONNECTION, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Full};
@@ -35,13 +36,14 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::IncomingAuth;
+use crate::config::ConnectionLimits;
+use crate::connections::{supervise, Activity, Gate, Slot};
 use crate::error::{Error, Result};
 use crate::ildcp::ILDCP_DESTINATION;
 use crate::log::{Level, SharedLogger};
@@ -57,8 +59,8 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Streams one HTTP/2 connection may have open (enough for 1000 Prepares in flight).
 const MAX_CONCURRENT_STREAMS: u32 = 1024;
-/// How long a client may take to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest HTTP/1.1 read buffer, so the largest request head (a longer one gets 431).
+const HTTP1_MAX_BUFFER: usize = 64 * 1024;
 /// How long the handler may take when the body is not a Prepare with an expiry.
 const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(30);
 /// After a 413, how much of the rest of the body is read (and dropped) so the client can
@@ -92,6 +94,8 @@ pub struct ServerState {
     pub multilateral: Option<Arc<Multilateral>>,
     pub logger: SharedLogger,
     pub stats: Arc<Stats>,
+    pub limits: ConnectionLimits,
+    gate: Gate,
     /// False once `disconnect()` started: requests on old keep-alive connections get 502.
     accepting: AtomicBool,
 }
@@ -103,6 +107,7 @@ impl ServerState {
         multilateral: Option<Arc<Multilateral>>,
         logger: SharedLogger,
         stats: Arc<Stats>,
+        limits: ConnectionLimits,
     ) -> Self {
         ServerState {
             auth,
@@ -110,6 +115,8 @@ impl ServerState {
             multilateral,
             logger,
             stats,
+            limits,
+            gate: Gate::new(limits.max_connections),
             accepting: AtomicBool::new(true),
         }
     }
@@ -197,41 +204,36 @@ async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(state.limits.headers_timeout)
+        .max_buf_size(HTTP1_MAX_BUFFER);
     builder
         .http2()
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
     let builder = Arc::new(builder);
-    let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     loop {
-        tokio::select! {
+        let (stream, slot) = tokio::select! {
             _ = &mut stop => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    connections.spawn(serve_connection(
-                        builder.clone(),
-                        tls.clone(),
-                        stream,
-                        state.clone(),
-                        graceful.watcher(),
-                    ));
-                }
-                Err(error) => {
-                    // Out of file descriptors and the like: wait a little instead of spinning.
-                    state.logger.log(Level::Warn, format!("accepting a connection failed: {error}"));
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
+            next = next_connection(&listener, &state) => next,
+        };
+        // Reap the tasks of connections that ended, so the set holds only open ones.
+        while connections.try_join_next().is_some() {}
+        let _ = stream.set_nodelay(true);
+        connections.spawn(serve_connection(
+            builder.clone(),
+            tls.clone(),
+            stream,
+            slot,
+            state.clone(),
+        ));
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    state.gate.drain();
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
         state.logger.log(
             Level::Warn,
             format!(
@@ -244,21 +246,42 @@ async fn serve(
     connections.shutdown().await;
 }
 
+/// The next client, once there is room for it under `maxConnections`.
+async fn next_connection(listener: &TcpListener, state: &ServerState) -> (TcpStream, Slot) {
+    let slot = state.gate.slot().await;
+    loop {
+        match listener.accept().await {
+            Ok((stream, _peer)) => return (stream, slot),
+            Err(error) => {
+                // Out of file descriptors and the like: make room, and wait a little
+                // instead of spinning.
+                state.logger.log(
+                    Level::Warn,
+                    format!("accepting a connection failed: {error}"),
+                );
+                state.gate.shed_idle();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
 /// One accepted connection: the TLS handshake if configured, then HTTP/1.1 or h2.
 async fn serve_connection(
     builder: Arc<auto::Builder<TokioExecutor>>,
     tls: Option<TlsAcceptor>,
     stream: TcpStream,
+    _slot: Slot,
     state: Arc<ServerState>,
-    watcher: Watcher,
 ) {
     state.stats.connection_opened();
     let _closed = ConnectionClosed(state.stats.clone());
     let Some(acceptor) = tls else {
-        return serve_io(&builder, TokioIo::new(stream), state, watcher).await;
+        return serve_io(&builder, TokioIo::new(stream), state).await;
     };
-    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(stream)) => serve_io(&builder, TokioIo::new(stream), state, watcher).await,
+    let handshake_timeout = TLS_HANDSHAKE_TIMEOUT.min(state.limits.headers_timeout);
+    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => serve_io(&builder, TokioIo::new(stream), state).await,
         Ok(Err(error)) => state
             .logger
             .log(Level::Debug, format!("TLS handshake failed: {error}")),
@@ -281,15 +304,33 @@ async fn serve_io<I>(
     builder: &auto::Builder<TokioExecutor>,
     io: TokioIo<I>,
     state: Arc<ServerState>,
-    watcher: Watcher,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |request| {
-        let state = state.clone();
-        async move { Ok::<_, Infallible>(answer(&state, request).await) }
-    });
-    let _ = watcher.watch(builder.serve_connection(io, service)).await;
+    let activity = Arc::new(Activity::default());
+    let service = {
+        let (state, activity) = (state.clone(), activity.clone());
+        service_fn(move |request| {
+            let state = state.clone();
+            let in_flight = activity.request_started();
+            async move {
+                let response = answer(&state, request).await;
+                drop(in_flight);
+                Ok::<_, Infallible>(response)
+            }
+        })
+    };
+    let connection = builder.serve_connection(io, service);
+    tokio::pin!(connection);
+    supervise(
+        connection,
+        |connection| connection.graceful_shutdown(),
+        &activity,
+        &state.gate,
+        &state.stats,
+        state.limits.headers_timeout,
+    )
+    .await;
 }
 
 type HttpResponse = Response<Full<Bytes>>;
@@ -325,9 +366,16 @@ async fn answer_post(state: &ServerState, request: Request<Incoming>) -> HttpRes
     if !state.accepting.load(Ordering::SeqCst) {
         return refuse(body, text(StatusCode::BAD_GATEWAY, "server is closed")).await;
     }
-    let packet = match read_body(body).await {
-        Ok(packet) => packet,
-        Err(response) => return response,
+    let packet = match tokio::time::timeout(state.limits.body_timeout, read_body(body)).await {
+        Ok(Ok(packet)) => packet,
+        Ok(Err(response)) => return response,
+        Err(_) => {
+            let mut response = text(StatusCode::REQUEST_TIMEOUT, "request body timeout");
+            response
+                .headers_mut()
+                .insert(CONNECTION, http::HeaderValue::from_static("close"));
+            return response;
+        }
     };
     let timer = state.stats.request_started(packet.len());
     let answer = answer_packet(state, parts.headers.get(ILP_PEER_NAME), packet).await;

@@ -9,7 +9,7 @@ use serde::Serialize;
 /// ILP error codes `sendData` rejects with (see `Error::ilp_error_code`).
 const SEND_ERROR_CODES: [&str; 6] = ["T00", "T01", "F00", "F01", "F02", "R00"];
 /// HTTP statuses the server answers with when a request does not reach a reply.
-const SERVER_ERROR_STATUSES: [u16; 8] = [400, 401, 405, 413, 500, 502, 504, 503];
+const SERVER_ERROR_STATUSES: [u16; 9] = [400, 401, 405, 408, 413, 500, 502, 504, 503];
 /// Latency histogram: bucket `i` counts latencies below `2^(i/2)` microseconds (√2 steps),
 /// up to about 2^31 µs (36 minutes).
 const LATENCY_BUCKETS: usize = 64;
@@ -140,6 +140,8 @@ pub struct Stats {
     send_errors: [AtomicU64; SEND_ERROR_CODES.len()],
     server_errors: [AtomicU64; SERVER_ERROR_STATUSES.len()],
     open_connections: AtomicI64,
+    closed_idle: AtomicU64,
+    closed_for_room: AtomicU64,
 }
 
 impl Default for Stats {
@@ -151,6 +153,8 @@ impl Default for Stats {
             send_errors: std::array::from_fn(|_| AtomicU64::new(0)),
             server_errors: std::array::from_fn(|_| AtomicU64::new(0)),
             open_connections: AtomicI64::new(0),
+            closed_idle: AtomicU64::new(0),
+            closed_for_room: AtomicU64::new(0),
         }
     }
 }
@@ -204,6 +208,16 @@ impl Stats {
         self.open_connections.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// A connection was closed because it sent no request for `headersTimeout`.
+    pub fn connection_closed_idle(&self) {
+        add(&self.closed_idle, 1);
+    }
+
+    /// A connection without a request in flight was closed to stay under `maxConnections`.
+    pub fn connection_closed_for_room(&self) {
+        add(&self.closed_for_room, 1);
+    }
+
     pub fn snapshot(&self) -> StatsSnapshot {
         let direction = |d: &Direction| DirectionSnapshot {
             packets: read(&d.packets),
@@ -231,6 +245,8 @@ impl Stats {
         StatsSnapshot {
             uptime_seconds: self.started.elapsed().as_secs_f64(),
             open_connections: self.open_connections.load(Ordering::Relaxed).max(0),
+            connections_closed_idle: read(&self.closed_idle),
+            connections_closed_for_room: read(&self.closed_for_room),
             outgoing,
             incoming,
         }
@@ -243,6 +259,10 @@ pub struct StatsSnapshot {
     pub uptime_seconds: f64,
     /// Incoming connections currently open.
     pub open_connections: i64,
+    /// Incoming connections closed for sending no request within `headersTimeout`.
+    pub connections_closed_idle: u64,
+    /// Idle incoming connections closed to make room under `maxConnections`.
+    pub connections_closed_for_room: u64,
     /// `sendData`: errors by ILP error code.
     pub outgoing: DirectionSnapshot,
     /// Requests to our server: errors by HTTP status.
@@ -301,6 +321,21 @@ impl StatsSnapshot {
             "gauge",
             "Incoming HTTP connections open now.",
             vec![(String::new(), self.open_connections as f64)],
+        );
+        metric(
+            "connections_closed_total",
+            "counter",
+            "Incoming connections we closed: idle past headersTimeout, or to stay under maxConnections.",
+            vec![
+                (
+                    "{reason=\"idle\"}".to_owned(),
+                    self.connections_closed_idle as f64,
+                ),
+                (
+                    "{reason=\"room\"}".to_owned(),
+                    self.connections_closed_for_room as f64,
+                ),
+            ],
         );
         metric(
             "packets_total",
