@@ -101,18 +101,39 @@ pub enum OutgoingCredential {
 /// What a redacted secret looks like in `describe()`.
 const REDACTED: &str = "[redacted]";
 
+/// `scheme://user:password@host/...` with the password redacted.
+fn without_password(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |at| at + 3);
+    let authority_end = url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |at| after_scheme + at);
+    let authority = &url[after_scheme..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let Some(colon) = authority[..at].find(':') else {
+        return url.to_owned();
+    };
+    format!(
+        "{}{}:{REDACTED}{}",
+        &url[..after_scheme],
+        &authority[..colon],
+        &url[after_scheme + at..]
+    )
+}
+
 impl Config {
     /// The effective configuration for `getAdminInfo()`, with every secret redacted.
     pub fn describe(&self) -> serde_json::Value {
         let redacted = |secret: &Option<Secret>| secret.as_ref().map(|_| REDACTED);
         let (multi, url, ildcp) = match &self.routing {
-            Routing::Bilateral { url } => (false, url.to_string(), None),
+            Routing::Bilateral { url } => (false, without_password(&url.to_string()), None),
             Routing::Multilateral {
                 url_template,
                 ildcp,
             } => (
                 true,
-                url_template.expand("<segment>"),
+                without_password(&url_template.expand("<segment>")),
                 ildcp.as_ref().map(|info| {
                     serde_json::json!({
                         "clientAddress": info.client_address,
@@ -152,5 +173,20 @@ impl Config {
                 "extraCaCertificates": self.outgoing.tls_ca.len(),
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn url_passwords_are_redacted() {
+        assert_eq!(
+            without_password("http://user:pa:ss@host:80/p?q=a@b"),
+            "http://user:[redacted]@host:80/p?q=a@b"
+        );
+        assert_eq!(without_password("http://user@host/"), "http://user@host/");
+        assert_eq!(without_password("http://host/x:y@z"), "http://host/x:y@z");
     }
 }

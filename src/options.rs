@@ -37,6 +37,7 @@ pub fn parse_options(json: &str) -> Result<Config> {
     let outgoing = parse_outgoing(outgoing_options, incoming.port)?;
     let url = optional_string(outgoing_options, "url", "outgoing.url")?
         .ok_or_else(|| Error::invalid_option("outgoing.url", "is required"))?;
+    let url = &percent_encode_non_ascii(url)?;
     let delimiter = optional_string(root, "multiDelimiter", "multiDelimiter")?.unwrap_or("%");
     if delimiter.is_empty() {
         return Err(Error::invalid_option("multiDelimiter", "must not be empty"));
@@ -260,6 +261,34 @@ fn parse_outgoing(outgoing: &Object, incoming_port: u16) -> Result<OutgoingConfi
     })
 }
 
+/// Non-ASCII characters in the path and query are percent-encoded as UTF-8 (as WHATWG URLs,
+/// hence node-fetch and 1.6.1, send them); a non-ASCII host must be given in punycode.
+fn percent_encode_non_ascii(url: &str) -> Result<String> {
+    if url.is_ascii() {
+        return Ok(url.to_owned());
+    }
+    let after_scheme = url.find("://").map_or(0, |at| at + 3);
+    let authority_end = url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |at| after_scheme + at);
+    if !url[..authority_end].is_ascii() {
+        return Err(Error::invalid_option(
+            "outgoing.url",
+            "has a non-ASCII host: use its punycode (xn--) form",
+        ));
+    }
+    let mut encoded = String::with_capacity(url.len() * 3);
+    encoded.push_str(&url[..authority_end]);
+    for byte in url[authority_end..].bytes() {
+        if byte.is_ascii() {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    Ok(encoded)
+}
+
 fn parse_url(url: &str) -> Result<Uri> {
     let uri: Uri = url
         .parse()
@@ -428,6 +457,24 @@ mod tests {
             }
             OutgoingCredential::Static(_) => panic!("expected a JWT credential"),
         }
+    }
+
+    #[test]
+    fn non_ascii_url_path_is_percent_encoded_and_host_refused() {
+        let mut options = base();
+        options["outgoing"]["url"] = json!("http://peer.example:8080/caf\u{e9}?q=\u{e9}");
+        match parse(options).unwrap().routing {
+            Routing::Bilateral { url } => {
+                assert_eq!(
+                    url.to_string(),
+                    "http://peer.example:8080/caf%C3%A9?q=%C3%A9"
+                )
+            }
+            Routing::Multilateral { .. } => panic!("expected bilateral routing"),
+        }
+        let mut options = base();
+        options["outgoing"]["url"] = json!("http://b\u{fc}cher.example/ilp");
+        assert!(error_of(options).contains("outgoing.url"));
     }
 
     #[test]
