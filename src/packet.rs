@@ -147,6 +147,9 @@ pub fn is_valid_ilp_address(address: &str) -> bool {
     scheme_ok && segments > 0
 }
 
+/// 10000-01-01T00:00:00Z in seconds since the Unix epoch.
+const YEAR_10000_SECONDS: u64 = 253_402_300_800;
+
 /// Parses ILP's fixed 17-digit timestamp `YYYYMMDDHHmmssSSS` (UTC).
 fn parse_timestamp(digits: &[u8]) -> Result<SystemTime, PacketError> {
     if digits.len() != TIMESTAMP_LEN || !digits.iter().all(u8::is_ascii_digit) {
@@ -176,6 +179,10 @@ fn parse_timestamp(digits: &[u8]) -> Result<SystemTime, PacketError> {
     }
     let days = days_from_civil(year, month, day);
     let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second;
+    // A leap second on 9999-12-31 would be year 10000, which 17 digits cannot write.
+    if seconds >= YEAR_10000_SECONDS {
+        return Err(PacketError::BadTimestamp);
+    }
     Ok(UNIX_EPOCH + Duration::from_secs(seconds) + Duration::from_millis(millis))
 }
 

@@ -108,27 +108,43 @@ impl Direction {
         }
     }
 
-    fn start(&self, bytes_out: usize) -> Instant {
+    fn start(&self, bytes_out: usize) -> Timer<'_> {
         add(&self.packets, 1);
         add(&self.bytes_out, bytes_out as u64);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        Instant::now()
+        Timer {
+            direction: self,
+            started: Instant::now(),
+        }
     }
 
     /// A reply came back: counted as Fulfill or Reject by its type byte.
-    fn reply(&self, started: Instant, reply: &[u8]) {
+    fn reply(&self, timer: Timer<'_>, reply: &[u8]) {
         add(&self.bytes_in, reply.len() as u64);
         match reply.first() {
             Some(13) => add(&self.fulfills, 1),
             Some(14) => add(&self.rejects, 1),
             _ => {}
         }
-        self.finish(started);
+        self.finish(timer);
     }
 
-    fn finish(&self, started: Instant) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.latency.record(started.elapsed());
+    /// Records the latency; the in-flight count drops when the timer does.
+    fn finish(&self, timer: Timer<'_>) {
+        self.latency.record(timer.started.elapsed());
+    }
+}
+
+/// One packet in flight. Dropping it counts the packet out of `in_flight`, also when the
+/// request is abandoned unfinished (its connection closed, `disconnect()` cut it).
+pub struct Timer<'a> {
+    direction: &'a Direction,
+    started: Instant,
+}
+
+impl Drop for Timer<'_> {
+    fn drop(&mut self) {
+        self.direction.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -159,37 +175,34 @@ impl Default for Stats {
     }
 }
 
-/// Marks a request in progress; see `Stats::send_started` and `Stats::request_started`.
-pub struct Timer(Instant);
-
 impl Stats {
-    pub fn send_started(&self, prepare_len: usize) -> Timer {
-        Timer(self.outgoing.start(prepare_len))
+    pub fn send_started(&self, prepare_len: usize) -> Timer<'_> {
+        self.outgoing.start(prepare_len)
     }
 
     /// `sendData` settled: a reply, or an error with its ILP error code.
-    pub fn send_finished(&self, timer: Timer, result: std::result::Result<&[u8], &str>) {
+    pub fn send_finished(&self, timer: Timer<'_>, result: std::result::Result<&[u8], &str>) {
         match result {
-            Ok(reply) => self.outgoing.reply(timer.0, reply),
+            Ok(reply) => self.outgoing.reply(timer, reply),
             Err(ilp_error_code) => {
                 if let Some(i) = SEND_ERROR_CODES.iter().position(|c| *c == ilp_error_code) {
                     add(&self.send_errors[i], 1);
                 }
-                self.outgoing.finish(timer.0);
+                self.outgoing.finish(timer);
             }
         }
     }
 
     /// An incoming packet (a request body that passed auth and the size limit).
-    pub fn request_started(&self, prepare_len: usize) -> Timer {
-        Timer(self.incoming.start(prepare_len))
+    pub fn request_started(&self, prepare_len: usize) -> Timer<'_> {
+        self.incoming.start(prepare_len)
     }
 
     /// The packet got the handler's reply, or (`None`) an error status.
-    pub fn request_finished(&self, timer: Timer, reply: Option<&[u8]>) {
+    pub fn request_finished(&self, timer: Timer<'_>, reply: Option<&[u8]>) {
         match reply {
-            Some(reply) => self.incoming.reply(timer.0, reply),
-            None => self.incoming.finish(timer.0),
+            Some(reply) => self.incoming.reply(timer, reply),
+            None => self.incoming.finish(timer),
         }
     }
 
@@ -441,6 +454,20 @@ mod tests {
             }
             last = bucket;
         }
+    }
+
+    #[test]
+    fn abandoned_requests_leave_the_in_flight_count() {
+        let stats = Stats::default();
+        let abandoned = stats.request_started(10);
+        let finished = stats.request_started(10);
+        assert_eq!(stats.snapshot().incoming.in_flight, 2);
+        stats.request_finished(finished, None);
+        drop(abandoned);
+        let snapshot = stats.snapshot();
+        assert_eq!(snapshot.incoming.in_flight, 0);
+        assert_eq!(snapshot.incoming.packets, 2);
+        assert_eq!(snapshot.incoming.latency.count, 1);
     }
 
     #[test]
