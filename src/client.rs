@@ -1,5 +1,5 @@
-//! Outgoing HTTP: one keep-alive pool per plugin, the request headers, the status -> result
-//! table, the response size bound and the Prepare's expiry as the deadline.
+//! Outgoing HTTP: the request headers, the status -> result table, the response size bound
+//! and the Prepare's expiry as the deadline, over `http1` (keep-alive pool) or `http2`.
 //!
 //! | outcome                                   | result                                 |
 //! |-------------------------------------------|----------------------------------------|
@@ -15,22 +15,19 @@
 //! | 504 received after the Prepare expired    | `Expired` (R00)                        |
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use http_body::Body as _;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::rt::TokioExecutor;
 
 use crate::auth::OutgoingAuth;
 use crate::config::OutgoingConfig;
 use crate::error::{Error, Result};
+use crate::http1::Http1Client;
 use crate::http2::Http2Pool;
 use crate::packet::{parse_prepare, PacketError, MAX_REPLY_LEN};
 use crate::routing::Multilateral;
@@ -40,8 +37,6 @@ use crate::tls;
 const ILP_PEER_NAME: HeaderName = HeaderName::from_static("ilp-peer-name");
 const ILP_DESTINATION: HeaderName = HeaderName::from_static("ilp-destination");
 const ILP_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("application/ilp+octet-stream");
-/// Idle pooled connections are closed after this long.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where a Prepare goes.
 pub enum Target {
@@ -49,8 +44,6 @@ pub enum Target {
     /// Multilateral mode: the URL of the child the destination belongs to.
     Child(Arc<Multilateral>),
 }
-
-type Http1Client = HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// HTTP/1.1 with a keep-alive pool (`http://` and `https://`), or HTTP/2 sessions.
 enum Transport {
@@ -73,21 +66,8 @@ impl Client {
             let tls = tls::client_config(&config.tls_ca, &[tls::ALPN_H2])?;
             Transport::Http2(Http2Pool::new(tls, config.http2_max_requests_per_session))
         } else {
-            // hyper-rustls sets ALPN (http/1.1) itself.
             let tls = tls::client_config(&config.tls_ca, &[])?;
-            let mut tcp = HttpConnector::new();
-            tcp.set_nodelay(true);
-            tcp.enforce_http(false);
-            let connector = HttpsConnectorBuilder::new()
-                .with_tls_config(Arc::unwrap_or_clone(tls))
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(tcp);
-            Transport::Http1(Box::new(
-                HyperClient::builder(TokioExecutor::new())
-                    .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-                    .build(connector),
-            ))
+            Transport::Http1(Box::new(Http1Client::new(Arc::unwrap_or_clone(tls))))
         };
         let peer_name = HeaderValue::from_str(&config.name)
             .map_err(|_| Error::invalid_option("outgoing.name", "cannot be sent in a header"))?;
@@ -161,11 +141,7 @@ async fn post_http1(
     headers: HeaderMap,
     packet: Bytes,
 ) -> Result<Bytes> {
-    let mut request = Request::new(Full::new(packet));
-    *request.method_mut() = Method::POST;
-    *request.uri_mut() = url;
-    *request.headers_mut() = headers;
-    let response = http.request(request).await.map_err(|e| {
+    let response = http.post(url, headers, packet).await.map_err(|e| {
         let prefix = if is_tls_error(&e) {
             "TLS handshake failed: "
         } else {

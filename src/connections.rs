@@ -1,10 +1,11 @@
 //! How the incoming server holds its connections: the cap on open connections, closing the
 //! idle ones, and asking all of them to finish on shutdown.
 //!
-//! - At most `maxConnections` are open. A new connection that finds the cap reached first asks
-//!   every connection without a request in flight to close (HTTP/1.1: closed; HTTP/2: GOAWAY),
-//!   then waits for a free slot; meanwhile the client waits in the kernel's accept backlog.
-//!   Busy connections are never cut to make room.
+//! - At most `maxConnections` are open. While an accepted client waits for a slot (or the
+//!   process is out of file descriptors), room is wanted: every connection that has had no
+//!   request in flight for `SHED_MIN_IDLE` closes (HTTP/1.1: closed; HTTP/2: GOAWAY). Later
+//!   clients wait in the kernel's accept backlog. Busy connections are never cut to make room,
+//!   and a just-opened one gets `SHED_MIN_IDLE` to send its request.
 //! - A connection without a request in flight for `headersTimeout` is closed: an idle
 //!   keep-alive connection, a client that never completes its request head (slow headers,
 //!   silent sockets, unfinished protocol detection), an HTTP/2 connection without streams.
@@ -25,6 +26,9 @@ use crate::stats::Stats;
 
 /// How long a connection asked to close may stay open without a request in flight.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// How long a connection must have been without a request in flight before it is closed to
+/// make room (so a client that just connected, or just got an answer, can send its request).
+const SHED_MIN_IDLE: Duration = Duration::from_millis(250);
 /// A deadline that is never reached in practice (`Instant` has no "never").
 const FAR_AWAY: Duration = Duration::from_secs(86_400 * 365);
 
@@ -32,10 +36,19 @@ const FAR_AWAY: Duration = Duration::from_secs(86_400 * 365);
 /// connections to close.
 pub struct Gate {
     slots: Arc<Semaphore>,
-    /// Asks connections without a request in flight to close (to make room).
-    shed: Notify,
+    /// True while someone waits for room: idle connections close.
+    room_wanted: watch::Sender<bool>,
     /// Turns true when the server shuts down.
     draining: watch::Sender<bool>,
+}
+
+/// Room is wanted while this lives.
+pub struct WantingRoom<'a>(&'a watch::Sender<bool>);
+
+impl Drop for WantingRoom<'_> {
+    fn drop(&mut self) {
+        self.0.send_replace(false);
+    }
 }
 
 /// One connection's place under the cap; dropping it frees the place.
@@ -45,18 +58,17 @@ impl Gate {
     pub fn new(max_connections: usize) -> Self {
         Gate {
             slots: Arc::new(Semaphore::new(max_connections)),
-            shed: Notify::new(),
+            room_wanted: watch::Sender::new(false),
             draining: watch::Sender::new(false),
         }
     }
 
-    /// A place for one more connection. At the cap, asks idle connections to close, then
-    /// waits until one has.
+    /// A place for one more connection. At the cap, wants room until one is free.
     pub async fn slot(&self) -> Slot {
         if let Ok(permit) = self.slots.clone().try_acquire_owned() {
             return Slot(permit);
         }
-        self.shed_idle();
+        let _wanting = self.want_room();
         let permit = self.slots.clone().acquire_owned().await;
         // The semaphore is never closed, so acquiring cannot fail; keep waiting if it did.
         match permit {
@@ -65,9 +77,10 @@ impl Gate {
         }
     }
 
-    /// Asks every connection without a request in flight to close.
-    pub fn shed_idle(&self) {
-        self.shed.notify_waiters();
+    /// Asks connections without a request in flight to close, until the guard is dropped.
+    pub fn want_room(&self) -> WantingRoom<'_> {
+        self.room_wanted.send_replace(true);
+        WantingRoom(&self.room_wanted)
     }
 
     /// Asks every connection to finish its requests and close (server shutdown).
@@ -125,11 +138,16 @@ pub async fn supervise<C: Future>(
     headers_timeout: Duration,
 ) {
     let mut draining = gate.draining.subscribe();
+    let mut room_wanted = gate.room_wanted.subscribe();
+    let mut idle_since = Instant::now();
     let idle_deadline = sleep(headers_timeout);
+    let room_check = sleep(FAR_AWAY);
     let grace_deadline = sleep(FAR_AWAY);
-    tokio::pin!(idle_deadline, grace_deadline);
+    tokio::pin!(idle_deadline, room_check, grace_deadline);
+    let mut room_check_armed = false;
     let mut closing: Option<CloseReason> = None;
     loop {
+        let open_and_idle = closing.is_none() && activity.is_idle();
         let reason = tokio::select! {
             biased;
             _ = connection.as_mut() => return,
@@ -137,7 +155,8 @@ pub async fn supervise<C: Future>(
                 CloseReason::Shutdown
             }
             _ = activity.became_idle.notified() => {
-                idle_deadline.as_mut().reset(Instant::now() + headers_timeout);
+                idle_since = Instant::now();
+                idle_deadline.as_mut().reset(idle_since + headers_timeout);
                 continue;
             }
             _ = &mut idle_deadline, if closing.is_none() => {
@@ -147,7 +166,21 @@ pub async fn supervise<C: Future>(
                 }
                 CloseReason::Idle
             }
-            _ = gate.shed.notified(), if closing.is_none() && activity.is_idle() => CloseReason::Room,
+            _ = room_wanted.wait_for(|wanted| *wanted), if open_and_idle && !room_check_armed => {
+                room_check.as_mut().reset(idle_since + SHED_MIN_IDLE);
+                room_check_armed = true;
+                continue;
+            }
+            _ = &mut room_check, if room_check_armed => {
+                room_check_armed = false;
+                let still_wanted = *gate.room_wanted.borrow();
+                if !(still_wanted && closing.is_none() && activity.is_idle()
+                    && idle_since.elapsed() >= SHED_MIN_IDLE)
+                {
+                    continue;
+                }
+                CloseReason::Room
+            }
             _ = &mut grace_deadline, if closing.is_some() => {
                 if activity.is_idle() {
                     return;
@@ -239,10 +272,11 @@ mod tests {
                 async move { run(true, activity, &gate, &stats, Duration::from_secs(5)).await },
             )
         };
-        tokio::time::sleep(Duration::from_secs(60)).await;
-        gate.shed_idle();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        assert!(!supervised.is_finished(), "a busy connection was closed");
+        {
+            let _wanting = gate.want_room();
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            assert!(!supervised.is_finished(), "a busy connection was closed");
+        }
         // Once idle, the headers timeout starts again from the end of the request.
         let idle_at = Instant::now();
         drop(request);
@@ -271,9 +305,67 @@ mod tests {
         tokio::task::yield_now().await;
         let started = Instant::now();
         let _second = gate.slot().await;
-        assert!(started.elapsed() < Duration::from_secs(1));
+        // The connection had just opened: it gets SHED_MIN_IDLE to send a request first.
+        assert_eq!(started.elapsed(), SHED_MIN_IDLE);
         assert!(supervised.await.expect("supervisor task"));
         assert_eq!(stats.snapshot().connections_closed_for_room, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_idle_after_room_was_asked_for_still_makes_room() {
+        let (gate, stats) = (Arc::new(Gate::new(1)), Arc::new(Stats::default()));
+        let first = gate.slot().await;
+        let activity = Arc::new(Activity::default());
+        let request = activity.request_started();
+        let supervised = {
+            let (gate, stats, activity) = (gate.clone(), stats.clone(), activity.clone());
+            tokio::spawn(async move {
+                let _slot = first;
+                run(true, activity, &gate, &stats, Duration::from_secs(600)).await
+            })
+        };
+        let waiting = {
+            let gate = gate.clone();
+            tokio::spawn(async move {
+                let _slot = gate.slot().await;
+                Instant::now()
+            })
+        };
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(
+            !waiting.is_finished(),
+            "room was made while the connection was busy"
+        );
+        let idle_at = Instant::now();
+        drop(request);
+        let served_at = waiting.await.expect("waiting task");
+        assert_eq!(served_at - idle_at, SHED_MIN_IDLE);
+        assert!(supervised.await.expect("supervisor task"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn below_the_cap_nothing_is_closed() {
+        let (gate, stats) = (Arc::new(Gate::new(2)), Arc::new(Stats::default()));
+        let first = gate.slot().await;
+        let supervised = {
+            let (gate, stats) = (gate.clone(), stats.clone());
+            tokio::spawn(async move {
+                let _slot = first;
+                run(
+                    true,
+                    Arc::default(),
+                    &gate,
+                    &stats,
+                    Duration::from_secs(600),
+                )
+                .await
+            })
+        };
+        let _second = gate.slot().await;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!supervised.is_finished());
+        assert_eq!(stats.snapshot().connections_closed_for_room, 0);
+        supervised.abort();
     }
 
     #[tokio::test(start_paused = true)]

@@ -26,6 +26,7 @@ pub mod connections;
 pub mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz_checks;
+pub mod http1;
 pub mod http2;
 pub mod ildcp;
 pub mod log;

@@ -36,6 +36,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
@@ -59,6 +60,8 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Streams one HTTP/2 connection may have open (enough for 1000 Prepares in flight).
 const MAX_CONCURRENT_STREAMS: u32 = 1024;
+/// Connections the kernel queues for us before refusing SYNs (capped by `net.core.somaxconn`).
+const LISTEN_BACKLOG: i32 = 1024;
 /// Largest HTTP/1.1 read buffer, so the largest request head (a longer one gets 431).
 const HTTP1_MAX_BUFFER: usize = 64 * 1024;
 /// How long the handler may take when the body is not a Prepare with an expiry.
@@ -123,30 +126,41 @@ impl ServerState {
 }
 
 /// Binds the port synchronously (port in use -> error now, port 0 -> the real port).
-/// `::` falls back to `0.0.0.0` on machines without IPv6.
+/// `::` listens on IPv4 and IPv6, falling back to `0.0.0.0` on machines without IPv6.
 pub fn bind(host: IpAddr, port: u16) -> Result<std::net::TcpListener> {
     let address = SocketAddr::new(host, port);
-    let listener = match std::net::TcpListener::bind(address) {
+    let listener = match listen(address) {
         Err(e)
             if host.is_unspecified()
                 && host.is_ipv6()
                 && e.kind() == std::io::ErrorKind::AddrNotAvailable =>
         {
-            std::net::TcpListener::bind(SocketAddr::new(IpAddr::from([0, 0, 0, 0]), port))
+            listen(SocketAddr::new(IpAddr::from([0, 0, 0, 0]), port))
         }
         other => other,
-    }
-    .map_err(|source| Error::Bind {
+    };
+    listener.map_err(|source| Error::Bind {
         address: address.to_string(),
         source,
-    })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|source| Error::Bind {
-            address: address.to_string(),
-            source,
-        })?;
-    Ok(listener)
+    })
+}
+
+/// A non-blocking listening socket with a backlog of `LISTEN_BACKLOG` (std's is 128, which a
+/// burst of connections overflows while the accept loop waits for room under the cap).
+fn listen(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    if address.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 /// A server running on the tokio runtime.
@@ -248,18 +262,24 @@ async fn serve(
 
 /// The next client, once there is room for it under `maxConnections`.
 async fn next_connection(listener: &TcpListener, state: &ServerState) -> (TcpStream, Slot) {
-    let slot = state.gate.slot().await;
+    let mut wanting_room = None;
     loop {
         match listener.accept().await {
-            Ok((stream, _peer)) => return (stream, slot),
+            Ok((stream, _peer)) => {
+                drop(wanting_room);
+                let slot = state.gate.slot().await;
+                return (stream, slot);
+            }
             Err(error) => {
                 // Out of file descriptors and the like: make room, and wait a little
-                // instead of spinning.
-                state.logger.log(
-                    Level::Warn,
-                    format!("accepting a connection failed: {error}"),
-                );
-                state.gate.shed_idle();
+                // instead of spinning. Logged once per streak.
+                if wanting_room.is_none() {
+                    state.logger.log(
+                        Level::Warn,
+                        format!("accepting a connection failed: {error}"),
+                    );
+                    wanting_room = Some(state.gate.want_room());
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
