@@ -62,6 +62,8 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONCURRENT_STREAMS: u32 = 1024;
 /// Connections the kernel queues for us before refusing SYNs (capped by `net.core.somaxconn`).
 const LISTEN_BACKLOG: i32 = 1024;
+/// How much later than `headersTimeout` hyper's HTTP/1.1 head timer fires.
+const HYPER_HEAD_TIMER_DELAY: Duration = Duration::from_millis(50);
 /// Largest HTTP/1.1 read buffer, so the largest request head (a longer one gets 431).
 const HTTP1_MAX_BUFFER: usize = 64 * 1024;
 /// How long the handler may take when the body is not a Prepare with an expiry.
@@ -218,7 +220,10 @@ async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(state.limits.headers_timeout)
+        // hyper's own head timer is the backstop for half-sent heads (which a graceful close
+        // does not end); it runs a little after ours, so idle connections are closed (and
+        // counted) by `connections::supervise` first.
+        .header_read_timeout(state.limits.headers_timeout + HYPER_HEAD_TIMER_DELAY)
         .max_buf_size(HTTP1_MAX_BUFFER);
     builder
         .http2()
