@@ -30,7 +30,8 @@ const {
   makePrepare,
   makeFulfill,
   startRawPeer,
-  disconnectAll
+  disconnectAll,
+  writeFigures
 } = require('./helpers')
 
 const TOKEN = 'faults-t0ken-Zk7q'
@@ -56,12 +57,7 @@ afterEach(async () => {
 })
 
 afterAll(() => {
-  fs.writeFileSync(FIGURES_FILE, JSON.stringify({
-    measuredAt: new Date().toISOString(),
-    node: process.version,
-    cpus: require('os').cpus().length,
-    ...figures
-  }, null, 2) + '\n')
+  writeFigures(FIGURES_FILE, figures)
 })
 
 // ---------------------------------------------------------------------------------------------

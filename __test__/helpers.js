@@ -3,6 +3,8 @@
 const http = require('http')
 const net = require('net')
 const crypto = require('crypto')
+const fs = require('fs')
+const os = require('os')
 const IlpPacket = require('ilp-packet')
 
 /** Our package, loaded the way users load it. */
@@ -94,6 +96,19 @@ function originalPort (plugin) {
   return plugin._httpServer.address().port
 }
 
+/**
+ * Writes figures a suite measured (jest hides console output) as JSON, with when, which Node
+ * and how many CPUs; docs/reliability.md is filled from these files.
+ */
+function writeFigures (file, figures) {
+  fs.writeFileSync(file, JSON.stringify({
+    measuredAt: new Date().toISOString(),
+    node: process.version,
+    cpus: os.cpus().length,
+    ...figures
+  }, null, 2) + '\n')
+}
+
 module.exports = {
   PluginHttp,
   OriginalPluginHttp,
@@ -104,5 +119,6 @@ module.exports = {
   freePort,
   startRawPeer,
   originalPort,
-  disconnectAll
+  disconnectAll,
+  writeFigures
 }

@@ -27,7 +27,7 @@ const http = require('http')
 const http2 = require('http2')
 const path = require('path')
 const { fork } = require('child_process')
-const { PluginHttp, makePrepare, makeFulfill, disconnectAll } = require('./helpers')
+const { PluginHttp, makePrepare, makeFulfill, disconnectAll, writeFigures } = require('./helpers')
 
 const STATIC_TOKEN = 'hostile-t0ken-Vb7Kq2'
 const AUTH = 'Bearer ' + STATIC_TOKEN
@@ -83,12 +83,7 @@ afterEach(async () => {
 })
 
 afterAll(() => {
-  fs.writeFileSync(FIGURES_FILE, JSON.stringify({
-    measuredAt: new Date().toISOString(),
-    node: process.version,
-    cpus: require('os').cpus().length,
-    ...figures
-  }, null, 2) + '\n')
+  writeFigures(FIGURES_FILE, figures)
 })
 
 function track (socket) {

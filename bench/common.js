@@ -2,6 +2,7 @@
 // Shared by bench/sender.js and bench/receiver.js: command-line flags, the two plugin
 // implementations, auth options and the pre-built ILP packets. Every socket is on 127.0.0.1.
 const crypto = require('crypto')
+const fs = require('fs')
 const path = require('path')
 const IlpPacket = require('ilp-packet')
 
@@ -94,7 +95,40 @@ function say (line) {
   process.stdout.write(line + '\n')
 }
 
+/**
+ * 'release' or 'debug': a debug build carries DWARF sections (.debug_info); the release
+ * profile strips symbols (Cargo.toml: strip = "symbols"). Read from the ELF section headers.
+ */
+function addonBuild (file) {
+  try {
+    const fd = fs.openSync(file, 'r')
+    try {
+      const read = (pos, len) => {
+        const b = Buffer.alloc(len)
+        fs.readSync(fd, b, 0, len, pos)
+        return b
+      }
+      const h = read(0, 64)
+      if (h.readUInt32BE(0) !== 0x7f454c46 || h[4] !== 2 || h[5] !== 1) return 'unknown'
+      const shoff = Number(h.readBigUInt64LE(0x28))
+      const shentsize = h.readUInt16LE(0x3a)
+      const shnum = h.readUInt16LE(0x3c)
+      const shstrndx = h.readUInt16LE(0x3e)
+      const sh = read(shoff, shentsize * shnum)
+      const strOff = Number(sh.readBigUInt64LE(shstrndx * shentsize + 0x18))
+      const strSize = Number(sh.readBigUInt64LE(shstrndx * shentsize + 0x20))
+      const names = read(strOff, strSize).toString('latin1')
+      return names.includes('.debug_info') ? 'debug' : 'release'
+    } finally {
+      fs.closeSync(fd)
+    }
+  } catch {
+    return 'unknown'
+  }
+}
+
 module.exports = {
+  addonBuild,
   STATIC_TOKEN,
   JWT_SECRET,
   parseArgs,

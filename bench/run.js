@@ -28,7 +28,7 @@ const { spawn, execFileSync } = require('child_process')
 const fs = require('fs')
 const os = require('os')
 const path = require('path')
-const { parseArgs } = require('./common')
+const { addonBuild, parseArgs } = require('./common')
 
 const ROOT = path.join(__dirname, '..')
 const ADDON = path.join(ROOT, 'native', 'ilp-plugin-http-rs.node')
@@ -616,38 +616,6 @@ function machineInfo (config, rustBuilt) {
     loadAverageStart: os.loadavg().map((l) => Math.round(l * 100) / 100),
     command: (process.env.npm_lifecycle_event === 'bench' ? 'npm run bench --' : 'node bench/run.js') +
       (process.argv.length > 2 ? ' ' + process.argv.slice(2).join(' ') : '')
-  }
-}
-
-/**
- * 'release' or 'debug': a debug build carries DWARF sections (.debug_info); the release
- * profile strips symbols (Cargo.toml: strip = "symbols"). Read from the ELF section headers.
- */
-function addonBuild (file) {
-  try {
-    const fd = fs.openSync(file, 'r')
-    try {
-      const read = (pos, len) => {
-        const b = Buffer.alloc(len)
-        fs.readSync(fd, b, 0, len, pos)
-        return b
-      }
-      const h = read(0, 64)
-      if (h.readUInt32BE(0) !== 0x7f454c46 || h[4] !== 2 || h[5] !== 1) return 'unknown'
-      const shoff = Number(h.readBigUInt64LE(0x28))
-      const shentsize = h.readUInt16LE(0x3a)
-      const shnum = h.readUInt16LE(0x3c)
-      const shstrndx = h.readUInt16LE(0x3e)
-      const sh = read(shoff, shentsize * shnum)
-      const strOff = Number(sh.readBigUInt64LE(shstrndx * shentsize + 0x18))
-      const strSize = Number(sh.readBigUInt64LE(shstrndx * shentsize + 0x20))
-      const names = read(strOff, strSize).toString('latin1')
-      return names.includes('.debug_info') ? 'debug' : 'release'
-    } finally {
-      fs.closeSync(fd)
-    }
-  } catch {
-    return 'unknown'
   }
 }
 

@@ -53,7 +53,7 @@ const fs = require('fs')
 const net = require('net')
 const os = require('os')
 const path = require('path')
-const { parseArgs } = require('../bench/common')
+const { addonBuild, parseArgs } = require('../bench/common')
 
 const ROOT = path.join(__dirname, '..')
 const ADDON = path.join(ROOT, 'native', 'ilp-plugin-http-rs.node')
@@ -528,34 +528,6 @@ function machineInfo () {
     gitCommit: gitCommit(),
     started: new Date().toISOString(),
     loadAverageStart: os.loadavg().map((l) => Math.round(l * 100) / 100)
-  }
-}
-
-/** 'release' or 'debug' (a debug build has a .debug_info section; same test as bench/run.js). */
-function addonBuild (file) {
-  try {
-    const fd = fs.openSync(file, 'r')
-    try {
-      const read = (pos, len) => {
-        const b = Buffer.alloc(len)
-        fs.readSync(fd, b, 0, len, pos)
-        return b
-      }
-      const h = read(0, 64)
-      if (h.readUInt32BE(0) !== 0x7f454c46 || h[4] !== 2 || h[5] !== 1) return 'unknown'
-      const shoff = Number(h.readBigUInt64LE(0x28))
-      const shentsize = h.readUInt16LE(0x3a)
-      const shnum = h.readUInt16LE(0x3c)
-      const shstrndx = h.readUInt16LE(0x3e)
-      const sh = read(shoff, shentsize * shnum)
-      const strOff = Number(sh.readBigUInt64LE(shstrndx * shentsize + 0x18))
-      const strSize = Number(sh.readBigUInt64LE(shstrndx * shentsize + 0x20))
-      return read(strOff, strSize).toString('latin1').includes('.debug_info') ? 'debug' : 'release'
-    } finally {
-      fs.closeSync(fd)
-    }
-  } catch {
-    return 'unknown'
   }
 }
 

@@ -243,6 +243,21 @@ mod tests {
         connection.asked_to_close
     }
 
+    /// `run` on its own task (a connection that ends when asked to close), holding `slot`.
+    fn spawn_connection(
+        gate: &Arc<Gate>,
+        stats: &Arc<Stats>,
+        activity: Arc<Activity>,
+        slot: Option<Slot>,
+        timeout: Duration,
+    ) -> tokio::task::JoinHandle<bool> {
+        let (gate, stats) = (gate.clone(), stats.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            run(true, activity, &gate, &stats, timeout).await
+        })
+    }
+
     #[tokio::test(start_paused = true)]
     async fn idle_connection_is_closed_after_the_headers_timeout() {
         let (gate, stats) = (Gate::new(4), Stats::default());
@@ -266,12 +281,13 @@ mod tests {
         let (gate, stats) = (Arc::new(Gate::new(1)), Arc::new(Stats::default()));
         let activity = Arc::new(Activity::default());
         let request = activity.request_started();
-        let supervised = {
-            let (gate, stats, activity) = (gate.clone(), stats.clone(), activity.clone());
-            tokio::spawn(
-                async move { run(true, activity, &gate, &stats, Duration::from_secs(5)).await },
-            )
-        };
+        let supervised = spawn_connection(
+            &gate,
+            &stats,
+            activity.clone(),
+            None,
+            Duration::from_secs(5),
+        );
         {
             let _wanting = gate.want_room();
             tokio::time::sleep(Duration::from_secs(60)).await;
@@ -288,20 +304,13 @@ mod tests {
     async fn at_the_cap_idle_connections_make_room() {
         let (gate, stats) = (Arc::new(Gate::new(1)), Arc::new(Stats::default()));
         let first = gate.slot().await;
-        let supervised = {
-            let (gate, stats) = (gate.clone(), stats.clone());
-            tokio::spawn(async move {
-                let _slot = first;
-                run(
-                    true,
-                    Arc::default(),
-                    &gate,
-                    &stats,
-                    Duration::from_secs(600),
-                )
-                .await
-            })
-        };
+        let supervised = spawn_connection(
+            &gate,
+            &stats,
+            Arc::default(),
+            Some(first),
+            Duration::from_secs(600),
+        );
         tokio::task::yield_now().await;
         let started = Instant::now();
         let _second = gate.slot().await;
@@ -317,13 +326,13 @@ mod tests {
         let first = gate.slot().await;
         let activity = Arc::new(Activity::default());
         let request = activity.request_started();
-        let supervised = {
-            let (gate, stats, activity) = (gate.clone(), stats.clone(), activity.clone());
-            tokio::spawn(async move {
-                let _slot = first;
-                run(true, activity, &gate, &stats, Duration::from_secs(600)).await
-            })
-        };
+        let supervised = spawn_connection(
+            &gate,
+            &stats,
+            activity.clone(),
+            Some(first),
+            Duration::from_secs(600),
+        );
         let waiting = {
             let gate = gate.clone();
             tokio::spawn(async move {
@@ -347,20 +356,13 @@ mod tests {
     async fn below_the_cap_nothing_is_closed() {
         let (gate, stats) = (Arc::new(Gate::new(2)), Arc::new(Stats::default()));
         let first = gate.slot().await;
-        let supervised = {
-            let (gate, stats) = (gate.clone(), stats.clone());
-            tokio::spawn(async move {
-                let _slot = first;
-                run(
-                    true,
-                    Arc::default(),
-                    &gate,
-                    &stats,
-                    Duration::from_secs(600),
-                )
-                .await
-            })
-        };
+        let supervised = spawn_connection(
+            &gate,
+            &stats,
+            Arc::default(),
+            Some(first),
+            Duration::from_secs(600),
+        );
         let _second = gate.slot().await;
         tokio::time::sleep(Duration::from_secs(60)).await;
         assert!(!supervised.is_finished());
@@ -373,12 +375,13 @@ mod tests {
         let (gate, stats) = (Arc::new(Gate::new(4)), Arc::new(Stats::default()));
         let activity = Arc::new(Activity::default());
         let request = activity.request_started();
-        let supervised = {
-            let (gate, stats, activity) = (gate.clone(), stats.clone(), activity.clone());
-            tokio::spawn(async move {
-                run(true, activity, &gate, &stats, Duration::from_secs(600)).await
-            })
-        };
+        let supervised = spawn_connection(
+            &gate,
+            &stats,
+            activity.clone(),
+            None,
+            Duration::from_secs(600),
+        );
         tokio::task::yield_now().await;
         gate.drain();
         assert!(supervised.await.expect("supervisor task"));
