@@ -29,8 +29,10 @@ use tokio::net::TcpStream;
 
 /// Idle pooled connections are closed after this long.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Tries of one request: the first, then one per stale pooled connection met.
-const MAX_ATTEMPTS: usize = 4;
+/// Tries of one request: the first, then one per stale pooled connection met. After a peer
+/// restart every pooled connection is stale, but the pool drops each as soon as its close is
+/// read, so a retry rarely meets more than one; the bound only rules out a loop.
+const MAX_ATTEMPTS: usize = 8;
 
 pub struct Http1Client {
     pool: HyperClient<MarkingConnector, Full<Bytes>>,
