@@ -35,7 +35,7 @@ declare namespace PluginHttp {
     maxConnections?: number
     /**
      * Milliseconds a connection has to deliver a complete request head, from connection open or
-     * the end of its previous response; so also how long it may sit idle (HTTP/2: without a
+     * when its previous request was answered; so also how long it may sit idle (HTTP/2: without a
      * stream). Default 65000, above the 60 s idle timeout of common load balancers.
      */
     headersTimeout?: number

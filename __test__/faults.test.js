@@ -970,3 +970,71 @@ describe('6. reconnecting at once on the same port', () => {
     figures.reconnectWithOldKeepAlive = { ...figures.reconnectWithOldKeepAlive, rawIdleConnection: outcome }
   })
 })
+
+// ---------------------------------------------------------------------------------------------
+// 7. which failures on a reused keep-alive connection are sent again (src/http1.rs)
+
+describe('7. a request failing on a reused keep-alive connection', () => {
+  /**
+   * A raw HTTP/1.1 peer on one keep-alive connection: answers the first request with a Fulfill,
+   * then does `second(socket)` on the second request. Counts the requests it fully received.
+   */
+  async function scriptedPeer (second) {
+    const seen = []
+    const sockets = new Set()
+    const server = net.createServer((socket) => {
+      sockets.add(socket)
+      let buffered = Buffer.alloc(0)
+      socket.on('error', () => {})
+      socket.on('data', (chunk) => {
+        buffered = Buffer.concat([buffered, chunk])
+        for (;;) {
+          const end = buffered.indexOf('\r\n\r\n')
+          if (end < 0) return
+          const length = Number(/content-length: *(\d+)/i.exec(buffered.slice(0, end).toString())[1])
+          if (buffered.length < end + 4 + length) return
+          const body = buffered.slice(end + 4, end + 4 + length)
+          buffered = buffered.slice(end + 4 + length)
+          seen.push(body)
+          if (seen.length === 2) return second(socket)
+          const reply = fulfillFor(body)
+          socket.write(`HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${reply.length}\r\n\r\n`)
+          socket.write(reply)
+        }
+      })
+    })
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+    cleanups.push(() => new Promise((resolve) => {
+      for (const socket of sockets) socket.destroy()
+      server.close(resolve)
+    }))
+    return { port: server.address().port, seen }
+  }
+
+  async function clientTo (port) {
+    const client = create(PluginHttp, { url: `http://127.0.0.1:${port}/` })
+    await start(client)
+    const first = uniquePrepare()
+    expect((await client.sendData(first)).equals(fulfillFor(first))).toBe(true)
+    return client
+  }
+
+  test('closed with nothing answered: sent again on a new connection and fulfilled', async () => {
+    const peer = await scriptedPeer((socket) => socket.destroy())
+    const client = await clientTo(peer.port)
+    const prepare = uniquePrepare()
+    expect((await client.sendData(prepare)).equals(fulfillFor(prepare))).toBe(true)
+    // Received on the old connection (dropped unanswered), then again on a fresh one.
+    expect(peer.seen.map((b) => b.equals(prepare))).toEqual([false, true, true])
+  })
+
+  test('closed after part of an answer: not sent again, rejects T01', async () => {
+    const peer = await scriptedPeer((socket) => socket.end('HTTP/1.1 200 OK\r\nContent-Le'))
+    const client = await clientTo(peer.port)
+    const prepare = uniquePrepare()
+    const error = await rejectionOf(client.sendData(prepare))
+    expect(error.ilpErrorCode).toBe('T01')
+    await sleep(200)
+    expect(peer.seen.length).toBe(2)
+  })
+})

@@ -54,8 +54,8 @@ pub struct ConnectionLimits {
     /// Connections open at once. At the cap, connections without a request in flight are
     /// closed to make room; when all are busy, new ones wait in the accept backlog.
     pub max_connections: usize,
-    /// Time to deliver a request head, from connection open or the end of the previous
-    /// response; so also how long a connection may sit idle.
+    /// Time to deliver a request head, from connection open or from when the previous request
+    /// was answered; so also how long a connection may sit idle.
     pub headers_timeout: Duration,
     /// Time to deliver the body once the head has arrived.
     pub body_timeout: Duration,

@@ -36,29 +36,32 @@ const FAR_AWAY: Duration = Duration::from_secs(86_400 * 365);
 /// connections to close.
 pub struct Gate {
     slots: Arc<Semaphore>,
-    /// True while someone waits for room: idle connections close.
-    room_wanted: watch::Sender<bool>,
+    /// How many wait for room (a client for a slot, the accept loop for file descriptors);
+    /// while any does, idle connections close.
+    room_wanted: watch::Sender<usize>,
     /// Turns true when the server shuts down.
     draining: watch::Sender<bool>,
 }
 
 /// Room is wanted while this lives.
-pub struct WantingRoom<'a>(&'a watch::Sender<bool>);
+pub struct WantingRoom<'a>(&'a watch::Sender<usize>);
 
 impl Drop for WantingRoom<'_> {
     fn drop(&mut self) {
-        self.0.send_replace(false);
+        self.0.send_modify(|wanting| *wanting -= 1);
     }
 }
 
 /// One connection's place under the cap; dropping it frees the place.
-pub struct Slot(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+}
 
 impl Gate {
     pub fn new(max_connections: usize) -> Self {
         Gate {
             slots: Arc::new(Semaphore::new(max_connections)),
-            room_wanted: watch::Sender::new(false),
+            room_wanted: watch::Sender::new(0),
             draining: watch::Sender::new(false),
         }
     }
@@ -66,20 +69,19 @@ impl Gate {
     /// A place for one more connection. At the cap, wants room until one is free.
     pub async fn slot(&self) -> Slot {
         if let Ok(permit) = self.slots.clone().try_acquire_owned() {
-            return Slot(permit);
+            return Slot { _permit: permit };
         }
         let _wanting = self.want_room();
-        let permit = self.slots.clone().acquire_owned().await;
-        // The semaphore is never closed, so acquiring cannot fail; keep waiting if it did.
-        match permit {
-            Ok(permit) => Slot(permit),
+        match self.slots.clone().acquire_owned().await {
+            Ok(permit) => Slot { _permit: permit },
+            // Only a closed semaphore fails, and this one is never closed.
             Err(_) => std::future::pending().await,
         }
     }
 
     /// Asks connections without a request in flight to close, until the guard is dropped.
     pub fn want_room(&self) -> WantingRoom<'_> {
-        self.room_wanted.send_replace(true);
+        self.room_wanted.send_modify(|wanting| *wanting += 1);
         WantingRoom(&self.room_wanted)
     }
 
@@ -157,6 +159,10 @@ pub async fn supervise<C: Future>(
             _ = activity.became_idle.notified() => {
                 idle_since = Instant::now();
                 idle_deadline.as_mut().reset(idle_since + headers_timeout);
+                if closing.is_some() {
+                    // The answer just produced still has to be written: a full grace for it.
+                    grace_deadline.as_mut().reset(idle_since + CLOSE_GRACE);
+                }
                 continue;
             }
             _ = &mut idle_deadline, if closing.is_none() => {
@@ -166,14 +172,14 @@ pub async fn supervise<C: Future>(
                 }
                 CloseReason::Idle
             }
-            _ = room_wanted.wait_for(|wanted| *wanted), if open_and_idle && !room_check_armed => {
+            _ = room_wanted.wait_for(|wanting| *wanting > 0), if open_and_idle && !room_check_armed => {
                 room_check.as_mut().reset(idle_since + SHED_MIN_IDLE);
                 room_check_armed = true;
                 continue;
             }
             _ = &mut room_check, if room_check_armed => {
                 room_check_armed = false;
-                let still_wanted = *gate.room_wanted.borrow();
+                let still_wanted = *gate.room_wanted.borrow() > 0;
                 if !(still_wanted && closing.is_none() && activity.is_idle()
                     && idle_since.elapsed() >= SHED_MIN_IDLE)
                 {

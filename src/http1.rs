@@ -1,14 +1,16 @@
 //! The HTTP/1.1 client: hyper-util's keep-alive pool (`http://` and `https://`), with one
 //! addition: a request that fails on a pooled connection which had already served a response,
-//! before any byte of the answer arrived, is sent again on another connection.
+//! with not one byte of an answer read after the request was written, is sent again on another
+//! connection.
 //!
 //! That failure is the keep-alive race: the peer closed the idle connection (its keep-alive
 //! timeout, or a restart) while we were writing the request, so the peer never read it.
 //! hyper-util retries only requests it had not started writing; without this, every such race
 //! would lose a packet. A request that fails on a fresh connection is never retried, and
-//! neither is one whose answer had started. The same rule as browsers use for reused
-//! connections; the remaining risk is a peer that crashes after reading a request but before
-//! answering it on a reused connection, which then sees the request again.
+//! neither is one whose answer had started (bytes counted as plaintext, above TLS: see
+//! `Marked`). The same rule as browsers use for reused connections; the remaining risk
+//! is a peer that crashes after reading a request but before answering it on a reused
+//! connection, which then sees the request again.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -71,12 +73,12 @@ impl Http1Client {
             *request.headers_mut() = headers.clone();
             match self.pool.request(request).await {
                 Ok(response) => {
-                    if let Some(served) = response.extensions().get::<ServedBefore>() {
-                        served.0.store(true, Ordering::Relaxed);
+                    if let Some(marks) = response.extensions().get::<Marks>() {
+                        marks.0.served.store(true, Ordering::Relaxed);
                     }
                     return Ok(response);
                 }
-                Err(error) if attempt < MAX_ATTEMPTS && failed_on_reused_connection(&error) => {
+                Err(error) if attempt < MAX_ATTEMPTS && unanswered_on_reused_connection(&error) => {
                     attempt += 1;
                 }
                 Err(error) => return Err(error),
@@ -85,26 +87,33 @@ impl Http1Client {
     }
 }
 
-/// True when the connection the request failed on had served a response before (so it
-/// came from the pool). Connect errors happen on new connections only.
-fn failed_on_reused_connection(error: &hyper_util::client::legacy::Error) -> bool {
+/// True when the connection the request failed on had served a response before (so it came
+/// from the pool) and nothing of an answer was read since the request was written.
+fn unanswered_on_reused_connection(error: &hyper_util::client::legacy::Error) -> bool {
     let Some(connected) = error.connect_info() else {
         return false;
     };
     let mut extensions = http::Extensions::new();
     connected.get_extras(&mut extensions);
-    let reused = extensions
-        .get::<ServedBefore>()
-        .is_some_and(|served| served.0.load(Ordering::Relaxed));
-    reused && !error.is_connect()
+    extensions.get::<Marks>().is_some_and(|marks| {
+        marks.0.served.load(Ordering::Relaxed) && !marks.0.read_since_write.load(Ordering::Relaxed)
+    })
 }
 
-/// Set once the connection delivered a response head; travels with the connection's
-/// `Connected` info into responses and errors.
+/// What one connection did; travels with its `Connected` info into responses and errors.
 #[derive(Clone, Default)]
-struct ServedBefore(Arc<AtomicBool>);
+struct Marks(Arc<ConnectionMarks>);
 
-/// The HTTPS-or-HTTP connector, tagging each new connection with a fresh `ServedBefore`.
+#[derive(Default)]
+struct ConnectionMarks {
+    /// A response head arrived on this connection.
+    served: AtomicBool,
+    /// Bytes were read after the last bytes were written (HTTP/1.1 is one request at a time,
+    /// so: the current request's answer has started).
+    read_since_write: AtomicBool,
+}
+
+/// The HTTPS-or-HTTP connector, tagging each new connection with fresh `Marks`.
 #[derive(Clone)]
 struct MarkingConnector(HttpsConnector<HttpConnector>);
 
@@ -125,21 +134,25 @@ impl tower_service::Service<Uri> for MarkingConnector {
         Box::pin(async move {
             Ok(Marked {
                 stream: connecting.await?,
-                served: ServedBefore::default(),
+                marks: Marks::default(),
             })
         })
     }
 }
 
-/// A connection and its `ServedBefore` mark; reads and writes go straight through.
+/// A connection and its `Marks`. Reads and writes go to the stream (plaintext, above TLS, so
+/// TLS records such as a peer's close_notify do not count as an answer).
 struct Marked {
     stream: Stream,
-    served: ServedBefore,
+    marks: Marks,
 }
+
+/// Largest read passed on at once (the part of hyper's buffer that is zeroed first).
+const READ_CHUNK: usize = 16 * 1024;
 
 impl Connection for Marked {
     fn connected(&self) -> Connected {
-        self.stream.connected().extra(self.served.clone())
+        self.stream.connected().extra(self.marks.clone())
     }
 }
 
@@ -147,9 +160,24 @@ impl hyper::rt::Read for Marked {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        if buf.remaining() == 0 {
+            return Pin::new(&mut self.stream).poll_read(cx, buf);
+        }
+        // Read through a ReadBuf of our own over the (initialized) unfilled part, to see how
+        // many bytes came.
+        let room = buf.remaining().min(READ_CHUNK);
+        let mut inner = hyper::rt::ReadBuf::new(buf.initialize_unfilled_to(room));
+        let result = Pin::new(&mut self.stream).poll_read(cx, inner.unfilled());
+        let read = inner.filled().len();
+        if read > 0 {
+            self.marks.0.read_since_write.store(true, Ordering::Relaxed);
+            // SAFETY: `initialize_unfilled_to` initialized the first `room` unfilled bytes,
+            // and the inner read filled `read <= room` of them.
+            unsafe { buf.advance(read) };
+        }
+        result
     }
 }
 
@@ -159,7 +187,9 @@ impl hyper::rt::Write for Marked {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let result = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.wrote(&result);
+        result
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -179,6 +209,20 @@ impl hyper::rt::Write for Marked {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let result = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.wrote(&result);
+        result
+    }
+}
+
+impl Marked {
+    /// Bytes of a request went out: whatever is read next belongs to its answer.
+    fn wrote(&self, result: &Poll<std::io::Result<usize>>) {
+        if matches!(result, Poll::Ready(Ok(written)) if *written > 0) {
+            self.marks
+                .0
+                .read_since_write
+                .store(false, Ordering::Relaxed);
+        }
     }
 }

@@ -37,7 +37,6 @@ pub fn parse_options(json: &str) -> Result<Config> {
     let outgoing = parse_outgoing(outgoing_options, incoming.port)?;
     let url = optional_string(outgoing_options, "url", "outgoing.url")?
         .ok_or_else(|| Error::invalid_option("outgoing.url", "is required"))?;
-    let url = &percent_encode_non_ascii(url)?;
     let delimiter = optional_string(root, "multiDelimiter", "multiDelimiter")?.unwrap_or("%");
     if delimiter.is_empty() {
         return Err(Error::invalid_option("multiDelimiter", "must not be empty"));
@@ -50,7 +49,7 @@ pub fn parse_options(json: &str) -> Result<Config> {
         }
     } else {
         Routing::Bilateral {
-            url: parse_url(url)?,
+            url: parse_url(&percent_encode_non_ascii(url)?)?,
         }
     };
     Ok(Config {
@@ -63,7 +62,13 @@ pub fn parse_options(json: &str) -> Result<Config> {
 /// Multilateral `outgoing.url`: must make a valid URL once a segment is spliced in (a
 /// number, for templates with the delimiter in the port position).
 fn parse_url_template(url: &str, delimiter: &str) -> Result<UrlTemplate> {
-    let template = UrlTemplate::new(url, delimiter);
+    // Percent-encoding adds `%`, the default delimiter: mark the delimiter's place with a NUL
+    // (which no valid URL holds) before encoding, and split there.
+    if url.contains('\0') {
+        return Err(Error::invalid_option("outgoing.url", "is not a valid URL"));
+    }
+    let encoded = percent_encode_non_ascii(&url.replacen(delimiter, "\0", 1))?;
+    let template = UrlTemplate::new(&encoded, "\0");
     parse_url(&template.expand("a")).or_else(|_| parse_url(&template.expand("1")))?;
     Ok(template)
 }
@@ -475,6 +480,30 @@ mod tests {
         let mut options = base();
         options["outgoing"]["url"] = json!("http://b\u{fc}cher.example/ilp");
         assert!(error_of(options).contains("outgoing.url"));
+    }
+
+    #[test]
+    fn non_ascii_multilateral_template_keeps_its_delimiter() {
+        let mut options = base();
+        options["multi"] = json!(true);
+        options["outgoing"]["url"] = json!("http://peer.example/caf\u{e9}/%/x\u{e9}");
+        match parse(options).unwrap().routing {
+            Routing::Multilateral { url_template, .. } => assert_eq!(
+                url_template.expand("bob"),
+                "http://peer.example/caf%C3%A9/bob/x%C3%A9"
+            ),
+            Routing::Bilateral { .. } => panic!("expected multilateral routing"),
+        }
+        let mut options = base();
+        options["multi"] = json!(true);
+        options["multiDelimiter"] = json!("\u{a7}");
+        options["outgoing"]["url"] = json!("http://peer.example/\u{a7}/ilp");
+        match parse(options).unwrap().routing {
+            Routing::Multilateral { url_template, .. } => {
+                assert_eq!(url_template.expand("bob"), "http://peer.example/bob/ilp")
+            }
+            Routing::Bilateral { .. } => panic!("expected multilateral routing"),
+        }
     }
 
     #[test]

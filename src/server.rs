@@ -11,7 +11,7 @@
 //! | missing or bad `Authorization`            | 401 `invalid authorization` (body not used)|
 //! | plugin disconnecting (old keep-alive)     | 502                                      |
 //! | body over `MAX_PREPARE_LEN`               | 413                                      |
-//! | body not complete within `bodyTimeout`    | 408, connection closed                   |
+//! | body not complete within `bodyTimeout`    | 408 (HTTP/1.1: connection closed)        |
 //! | multilateral: body not a valid Prepare    | 400                                      |
 //! | multilateral: `peer.config`               | 200 ILDCP Fulfill; 400 for a bad peer name |
 //! | no data handler                           | 502                                      |
@@ -235,7 +235,7 @@ async fn serve(
             _ = &mut stop => break,
             next = next_connection(&listener, &state) => next,
         };
-        // Reap the tasks of connections that ended, so the set holds only open ones.
+        // Reap the tasks of connections that ended since the last accept.
         while connections.try_join_next().is_some() {}
         let _ = stream.set_nodelay(true);
         connections.spawn(serve_connection(
@@ -275,9 +275,8 @@ async fn next_connection(listener: &TcpListener, state: &ServerState) -> (TcpStr
                 let slot = state.gate.slot().await;
                 return (stream, slot);
             }
-            Err(error) => {
-                // Out of file descriptors and the like: make room, and wait a little
-                // instead of spinning. Logged once per streak.
+            Err(error) if is_out_of_file_descriptors(&error) => {
+                // Make room, and wait a little instead of spinning. Logged once per streak.
                 if wanting_room.is_none() {
                     state.logger.log(
                         Level::Warn,
@@ -287,8 +286,18 @@ async fn next_connection(listener: &TcpListener, state: &ServerState) -> (TcpStr
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            // A client that gave up during the handshake (ECONNABORTED) and the like.
+            Err(error) => state.logger.log(
+                Level::Debug,
+                format!("accepting a connection failed: {error}"),
+            ),
         }
     }
+}
+
+/// EMFILE (this process) or ENFILE (the system): the same numbers on Linux, macOS and BSDs.
+fn is_out_of_file_descriptors(error: &std::io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(23 | 24))
 }
 
 /// One accepted connection: the TLS handshake if configured, then HTTP/1.1 or h2.
@@ -391,16 +400,9 @@ async fn answer_post(state: &ServerState, request: Request<Incoming>) -> HttpRes
     if !state.accepting.load(Ordering::SeqCst) {
         return refuse(body, text(StatusCode::BAD_GATEWAY, "server is closed")).await;
     }
-    let packet = match tokio::time::timeout(state.limits.body_timeout, read_body(body)).await {
-        Ok(Ok(packet)) => packet,
-        Ok(Err(response)) => return response,
-        Err(_) => {
-            let mut response = text(StatusCode::REQUEST_TIMEOUT, "request body timeout");
-            response
-                .headers_mut()
-                .insert(CONNECTION, http::HeaderValue::from_static("close"));
-            return response;
-        }
+    let packet = match read_body(body, state.limits.body_timeout).await {
+        Ok(packet) => packet,
+        Err(response) => return response,
     };
     let timer = state.stats.request_started(packet.len());
     let answer = answer_packet(state, parts.headers.get(ILP_PEER_NAME), packet).await;
@@ -493,17 +495,26 @@ async fn answer_peer_config(
     }
 }
 
-/// Reads the body up to `MAX_PREPARE_LEN` bytes; a larger one is refused with 413 (before
-/// reading, when Content-Length says so).
-async fn read_body(body: Incoming) -> std::result::Result<Bytes, HttpResponse> {
+/// Reads the body up to `MAX_PREPARE_LEN` bytes within `timeout` (`bodyTimeout`, else 408); a
+/// larger one is refused with 413 (before reading, when Content-Length says so).
+async fn read_body(
+    mut body: Incoming,
+    timeout: Duration,
+) -> std::result::Result<Bytes, HttpResponse> {
     let too_large = || text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
     let declared = body.size_hint().exact();
     if declared.is_some_and(|len| len > MAX_PREPARE_LEN as u64) {
         return Err(refuse(body, too_large()).await);
     }
-    let mut body = body;
+    let deadline = tokio::time::Instant::now() + timeout;
     let mut buffer = Vec::with_capacity(declared.map_or(0, |len| len as usize));
-    while let Some(frame) = body.frame().await {
+    loop {
+        let Ok(frame) = tokio::time::timeout_at(deadline, body.frame()).await else {
+            return Err(body_timed_out());
+        };
+        let Some(frame) = frame else {
+            break;
+        };
         let Ok(frame) = frame else {
             return Err(text(
                 StatusCode::BAD_REQUEST,
@@ -519,6 +530,16 @@ async fn read_body(body: Incoming) -> std::result::Result<Bytes, HttpResponse> {
         }
     }
     Ok(Bytes::from(buffer))
+}
+
+/// 408; over HTTP/1.1 the connection is closed too (over HTTP/2 the stream ends: hyper drops
+/// connection-level headers there).
+fn body_timed_out() -> HttpResponse {
+    let mut response = text(StatusCode::REQUEST_TIMEOUT, "request body timeout");
+    response
+        .headers_mut()
+        .insert(CONNECTION, http::HeaderValue::from_static("close"));
+    response
 }
 
 /// Answers without using the body. The body is read and dropped first (bounded), so that
