@@ -1,7 +1,7 @@
 //! The HTTP/1.1 client: hyper-util's keep-alive pool (`http://` and `https://`), with one
 //! addition: a request that fails on a pooled connection which had already served a response,
-//! with not one byte of an answer read after the request was written, is sent again on another
-//! connection.
+//! with not one byte of an answer read after the request was written, is sent once more, on a
+//! new connection (never a pooled one: after a peer restart all of them may be stale).
 //!
 //! That failure is the keep-alive race: the peer closed the idle connection (its keep-alive
 //! timeout, or a restart) while we were writing the request, so the peer never read it.
@@ -31,13 +31,13 @@ use tokio::net::TcpStream;
 
 /// Idle pooled connections are closed after this long.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Tries of one request: the first, then one per stale pooled connection met. After a peer
-/// restart every pooled connection is stale, but the pool drops each as soon as its close is
-/// read, so a retry rarely meets more than one; the bound only rules out a loop.
-const MAX_ATTEMPTS: usize = 8;
+type Pool = HyperClient<MarkingConnector, Full<Bytes>>;
 
 pub struct Http1Client {
-    pool: HyperClient<MarkingConnector, Full<Bytes>>,
+    pool: Pool,
+    /// The same connector without idle connections: a resent request always gets a new
+    /// connection (after a peer restart, every pooled connection may be stale).
+    fresh: Pool,
 }
 
 impl Http1Client {
@@ -51,39 +51,42 @@ impl Http1Client {
             .https_or_http()
             .enable_http1()
             .wrap_connector(tcp);
+        let connector = MarkingConnector(connector);
         Http1Client {
             pool: HyperClient::builder(TokioExecutor::new())
                 .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-                .build(MarkingConnector(connector)),
+                .build(connector.clone()),
+            fresh: HyperClient::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(0)
+                .build(connector),
         }
     }
 
-    /// POSTs `body`; resolves at the response head. Retries on stale pooled connections.
+    /// POSTs `body`; resolves at the response head. A request that met a stale pooled
+    /// connection is sent once more, on a new connection.
     pub async fn post(
         &self,
         url: Uri,
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
-        let mut attempt = 1;
-        loop {
+        let request = || {
             let mut request = Request::new(Full::new(body.clone()));
             *request.method_mut() = Method::POST;
             *request.uri_mut() = url.clone();
             *request.headers_mut() = headers.clone();
-            match self.pool.request(request).await {
-                Ok(response) => {
-                    if let Some(marks) = response.extensions().get::<Marks>() {
-                        marks.0.served.store(true, Ordering::Relaxed);
-                    }
-                    return Ok(response);
-                }
-                Err(error) if attempt < MAX_ATTEMPTS && unanswered_on_reused_connection(&error) => {
-                    attempt += 1;
-                }
-                Err(error) => return Err(error),
+            request
+        };
+        let response = match self.pool.request(request()).await {
+            Err(error) if unanswered_on_reused_connection(&error) => {
+                self.fresh.request(request()).await?
             }
+            other => other?,
+        };
+        if let Some(marks) = response.extensions().get::<Marks>() {
+            marks.0.served.store(true, Ordering::Relaxed);
         }
+        Ok(response)
     }
 }
 
