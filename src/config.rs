@@ -10,7 +10,7 @@ use rustls_pki_types::CertificateDer;
 
 use crate::auth::Secret;
 use crate::ildcp::IldcpInfo;
-use crate::routing::UrlTemplate;
+use crate::routing::{split_authority, UrlTemplate};
 
 /// 1.6.1's default JWT lifetime (milliseconds).
 pub const DEFAULT_JWT_EXPIRY_MS: u64 = 30_000;
@@ -103,11 +103,7 @@ const REDACTED: &str = "[redacted]";
 
 /// `scheme://user:password@host/...` with the password redacted.
 fn without_password(url: &str) -> String {
-    let after_scheme = url.find("://").map_or(0, |at| at + 3);
-    let authority_end = url[after_scheme..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |at| after_scheme + at);
-    let authority = &url[after_scheme..authority_end];
+    let (scheme, authority, rest) = split_authority(url);
     let Some(at) = authority.rfind('@') else {
         return url.to_owned();
     };
@@ -115,10 +111,9 @@ fn without_password(url: &str) -> String {
         return url.to_owned();
     };
     format!(
-        "{}{}:{REDACTED}{}",
-        &url[..after_scheme],
+        "{scheme}{}:{REDACTED}{}{rest}",
         &authority[..colon],
-        &url[after_scheme + at..]
+        &authority[at..]
     )
 }
 

@@ -19,7 +19,7 @@ use crate::config::{
 use crate::error::{Error, Result};
 use crate::ildcp::IldcpInfo;
 use crate::packet::is_valid_ilp_address;
-use crate::routing::{has_valid_port, UrlTemplate};
+use crate::routing::{has_valid_port, split_authority, UrlTemplate};
 use crate::tls;
 
 type Object = Map<String, Value>;
@@ -272,19 +272,17 @@ fn percent_encode_non_ascii(url: &str) -> Result<String> {
     if url.is_ascii() {
         return Ok(url.to_owned());
     }
-    let after_scheme = url.find("://").map_or(0, |at| at + 3);
-    let authority_end = url[after_scheme..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |at| after_scheme + at);
-    if !url[..authority_end].is_ascii() {
+    let (scheme, authority, rest) = split_authority(url);
+    if !scheme.is_ascii() || !authority.is_ascii() {
         return Err(Error::invalid_option(
             "outgoing.url",
             "has a non-ASCII host: use its punycode (xn--) form",
         ));
     }
     let mut encoded = String::with_capacity(url.len() * 3);
-    encoded.push_str(&url[..authority_end]);
-    for byte in url[authority_end..].bytes() {
+    encoded.push_str(scheme);
+    encoded.push_str(authority);
+    for byte in rest.bytes() {
         if byte.is_ascii() {
             encoded.push(char::from(byte));
         } else {

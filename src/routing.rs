@@ -60,6 +60,20 @@ impl UrlTemplate {
     }
 }
 
+/// A URL as text split into `scheme://`, the authority (`user:password@host:port`) and the
+/// rest (path, query, fragment). Without `://`, the first part is empty.
+pub fn split_authority(url: &str) -> (&str, &str, &str) {
+    let after_scheme = url.find("://").map_or(0, |at| at + 3);
+    let authority_end = url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |at| after_scheme + at);
+    (
+        &url[..after_scheme],
+        &url[after_scheme..authority_end],
+        &url[authority_end..],
+    )
+}
+
 /// `http::Uri` accepts `host:abc`; a port, when present, must be a number.
 pub fn has_valid_port(url: &Uri) -> bool {
     url.authority().is_none_or(|authority| {
