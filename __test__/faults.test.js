@@ -31,7 +31,8 @@ const {
   makeFulfill,
   startRawPeer,
   disconnectAll,
-  writeFigures
+  writeFigures,
+  UNUSED_OUTGOING_URL
 } = require('./helpers')
 
 const TOKEN = 'faults-t0ken-Zk7q'
@@ -111,7 +112,7 @@ function makeLog () {
  * A plugin on 127.0.0.1 (torn down after the test). `url` is where it sends; plugins that only
  * serve get a URL nobody listens on.
  */
-function create (Impl, { port = 0, url = 'http://127.0.0.1:9/unused', http2 = false, api } = {}) {
+function create (Impl, { port = 0, url = UNUSED_OUTGOING_URL, http2 = false, api } = {}) {
   const plugin = new Impl({
     incoming: { port, host: '127.0.0.1', staticToken: TOKEN },
     outgoing: { url, staticToken: TOKEN, http2 }

@@ -12,6 +12,12 @@ const PluginHttp = require('..')
 /** The original, for differential and interop tests. */
 const OriginalPluginHttp = require('ilp-plugin-http')
 
+/**
+ * `outgoing.url` of plugins that only receive in a test: required by the options, never sent
+ * to (nothing is bound; port 9 is the discard service, closed on these machines).
+ */
+const UNUSED_OUTGOING_URL = 'http://127.0.0.1:9/unused'
+
 /** Largest data field RFC 27 allows in a Prepare. */
 const MAX_DATA_LENGTH = 32767
 
@@ -113,6 +119,7 @@ module.exports = {
   PluginHttp,
   OriginalPluginHttp,
   MAX_DATA_LENGTH,
+  UNUSED_OUTGOING_URL,
   makePrepare,
   makeFulfill,
   makeReject,

@@ -31,7 +31,8 @@ const {
   makeReject,
   freePort,
   startRawPeer,
-  disconnectAll
+  disconnectAll,
+  UNUSED_OUTGOING_URL
 } = require('./helpers')
 const { getCerts } = require('./certs')
 
@@ -311,7 +312,7 @@ describe('1. tokens and JWT secrets never appear in logs, errors, admin info, me
     // B: JWT-only server. A: JWT + static server that sends to B with a JWT.
     const b = create({
       incoming: { port: 0, host: '127.0.0.1', jwtSecret: S.bInJwt, staticToken: S.bInStatic },
-      outgoing: { url: 'http://127.0.0.1:9/unused', staticToken: S.outStatic }
+      outgoing: { url: UNUSED_OUTGOING_URL, staticToken: S.outStatic }
     }, capture.api)
     await b.connect()
     b.registerDataHandler(async () => FULFILL)
@@ -363,7 +364,7 @@ describe('1. tokens and JWT secrets never appear in logs, errors, admin info, me
     const capture = newCapture()
     const a = create({
       incoming: { port: 0, host: '127.0.0.1', jwtSecret: S.aInJwt, staticToken: S.aInStatic },
-      outgoing: { url: 'http://127.0.0.1:9/unused', jwtSecret: S.outJwt }
+      outgoing: { url: UNUSED_OUTGOING_URL, jwtSecret: S.outJwt }
     }, capture.api)
     await a.connect()
     const port = a.port
@@ -536,7 +537,7 @@ describe('1. tokens and JWT secrets never appear in logs, errors, admin info, me
     const certs = getCerts()
     const server = create({
       incoming: { port: 0, host: '127.0.0.1', staticToken: S.tlsStatic, jwtSecret: S.aInJwt, tls: certs.leaf },
-      outgoing: { url: 'http://127.0.0.1:9/unused', staticToken: S.outStatic }
+      outgoing: { url: UNUSED_OUTGOING_URL, staticToken: S.outStatic }
     }, capture.api)
     await server.connect()
     server.registerDataHandler(async () => FULFILL)
@@ -694,7 +695,7 @@ describe('2. JWT alg confusion and claim rules (tokens made by hand with node:cr
   beforeEach(async () => {
     const plugin = create({
       incoming: { port: 0, host: '127.0.0.1', jwtSecret: SECRET },
-      outgoing: { url: 'http://127.0.0.1:9/unused', staticToken: 'unused' }
+      outgoing: { url: UNUSED_OUTGOING_URL, staticToken: 'unused' }
     })
     await plugin.connect()
     port = plugin.port
@@ -876,7 +877,7 @@ describe('4. every bad or missing credential gets byte-for-byte the same answer'
   beforeEach(async () => {
     const plugin = create({
       incoming: { port: 0, host: '127.0.0.1', jwtSecret: SECRET, staticToken: STATIC },
-      outgoing: { url: 'http://127.0.0.1:9/unused', staticToken: 'unused' }
+      outgoing: { url: UNUSED_OUTGOING_URL, staticToken: 'unused' }
     })
     await plugin.connect()
     port = plugin.port
