@@ -155,7 +155,11 @@ declare class PluginHttp extends EventEmitter {
   /** Throws an Error naming the option when an option is invalid. */
   constructor (opts: PluginHttp.Options, api?: PluginHttp.Api)
 
-  /** Starts the server; resolves once bound, rejects (and stays disconnected) on bind errors. Emits `connect`. */
+  /**
+   * Starts the server; resolves once bound, rejects (and stays disconnected) on bind errors. Emits `connect`.
+   * With connect()/disconnect() called in any interleaving, the last call wins: every pending
+   * call resolves once the plugin is in the state the last call asked for.
+   */
   connect (opts?: unknown): Promise<void>
   /** Stops the server; in-flight requests complete (bounded). Emits `disconnect`. */
   disconnect (): Promise<void>

@@ -6,6 +6,7 @@
 // type) into exactly one answer to Rust.
 const { EventEmitter } = require('events')
 const path = require('path')
+const { types } = require('util')
 const createDebug = require('debug')
 
 const { NativePlugin } = require(path.join(__dirname, 'native', 'ilp-plugin-http-rs.node'))
@@ -29,8 +30,10 @@ class PluginHttp extends EventEmitter {
     this._log = makeLogger((api && api.log) || opts._log)
     this._dataHandler = undefined
     this._connected = false
-    this._connecting = null
-    this._disconnecting = null
+    /** What the last connect()/disconnect() call asked for: the state `_settle` works towards. */
+    this._wantConnected = false
+    /** The running transition (a promise), while one runs. */
+    this._transition = null
     /** sendData calls in flight: id -> { resolve, reject } (settled by `_settleSend`). */
     this._sends = new Map()
     this._nextSendId = 0
@@ -44,33 +47,53 @@ class PluginHttp extends EventEmitter {
     )
   }
 
-  /** Starts the HTTP server; resolves once the port is bound. Idempotent. */
+  /**
+   * Starts the HTTP server; resolves once the port is bound. Idempotent. With connect() and
+   * disconnect() called in any interleaving, the last call wins: every pending call resolves
+   * once the plugin reached the state the last one asked for.
+   */
   connect () {
-    if (this._connected) return Promise.resolve()
-    if (!this._connecting) {
-      this._connecting = this._connect().finally(() => { this._connecting = null })
-    }
-    return this._connecting
-  }
-
-  async _connect () {
-    if (this._disconnecting) await this._disconnecting
-    this._native.connect()
-    this._connected = true
-    this.emit('connect')
+    this._wantConnected = true
+    return this._settle()
   }
 
   /** Stops the server: new connections are refused at once, in-flight requests finish. */
   disconnect () {
-    if (this._disconnecting) return this._disconnecting
-    if (!this._connected) {
-      return this._connecting ? this._connecting.then(() => this.disconnect(), () => {}) : Promise.resolve()
+    this._wantConnected = false
+    return this._settle()
+  }
+
+  /** Joins the running transition, or starts one towards `_wantConnected`. */
+  _settle () {
+    if (!this._transition) this._transition = this._reachWantedState()
+    return this._transition
+  }
+
+  /**
+   * Connects or disconnects until the state is the one last asked for (it may change while a
+   * disconnect is awaited). `_transition` is cleared in the same step as the last check, so a
+   * later call always starts a new transition instead of joining a finished one.
+   */
+  async _reachWantedState () {
+    try {
+      // Calls made in the same tick decide together which state is wanted.
+      await undefined
+      for (;;) {
+        if (this._wantConnected && !this._connected) {
+          this._native.connect()
+          this._connected = true
+          this.emit('connect')
+        } else if (!this._wantConnected && this._connected) {
+          this._connected = false
+          await this._native.disconnect()
+          this.emit('disconnect')
+        } else {
+          return
+        }
+      }
+    } finally {
+      this._transition = null
     }
-    this._connected = false
-    this._disconnecting = this._native.disconnect()
-      .finally(() => { this._disconnecting = null })
-      .then(() => { this.emit('disconnect') })
-    return this._disconnecting
   }
 
   isConnected () {
@@ -89,15 +112,23 @@ class PluginHttp extends EventEmitter {
    * @returns {Promise<Buffer>}
    */
   sendData (data) {
-    if (!(data instanceof Uint8Array)) {
-      return Promise.reject(Object.assign(new TypeError('sendData: data must be a Buffer'), { ilpErrorCode: 'F00' }))
+    let bytes
+    try {
+      bytes = asBuffer(data)
+    } catch (err) {
+      // Anything that is not a readable Uint8Array: a detached buffer, a fake or revoked view.
+      return Promise.reject(sendError(new TypeError('sendData: data must be a Buffer'), 'F00'))
     }
     return new Promise((resolve, reject) => {
       const id = this._nextSendId
       this._nextSendId = (id + 1) >>> 0
       this._sends.set(id, { resolve, reject })
       if (this._sends.size === 1) this._holdProcess(true)
-      this._native.sendData(id, asBuffer(data))
+      try {
+        this._native.sendData(id, bytes)
+      } catch (err) {
+        this._settleSend(id, { message: `sendData failed: ${describeError(err)}`, ilpErrorCode: 'F00' })
+      }
     })
   }
 
@@ -110,7 +141,7 @@ class PluginHttp extends EventEmitter {
     if (Buffer.isBuffer(result)) {
       send.resolve(result)
     } else {
-      send.reject(Object.assign(new Error(result.message), { ilpErrorCode: result.ilpErrorCode }))
+      send.reject(sendError(new Error(result.message), result.ilpErrorCode))
     }
   }
 
@@ -167,16 +198,21 @@ class PluginHttp extends EventEmitter {
     }
     const fail = (err) => this._native.respondError(id, describeError(err))
     const answer = (result) => {
-      if (result instanceof Uint8Array) {
-        this._native.respond(id, asBuffer(result))
-      } else {
+      let reply
+      try {
+        reply = asBuffer(result)
+      } catch (err) {
+        // Not a Buffer, or one that cannot be read (detached, a fake or revoked view).
         this._native.respondError(id, `data handler returned ${describeValue(result)}, expected a Buffer`)
+        return
       }
+      this._native.respond(id, reply)
     }
     try {
       const result = handler(data)
-      if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
-        result.then(answer, fail)
+      const then = isObject(result) ? result.then : undefined
+      if (typeof then === 'function') {
+        Reflect.apply(then, result, [answer, fail])
       } else {
         answer(result)
       }
@@ -188,9 +224,46 @@ class PluginHttp extends EventEmitter {
 
 PluginHttp.version = 2
 
-/** A Buffer view of a Uint8Array (no copy). */
+/**
+ * A Buffer view of a Uint8Array (no copy). Throws a TypeError for anything else, including a
+ * view whose buffer was detached, a fake (an object with Uint8Array's prototype) and a revoked
+ * Proxy: the native side then never sees a value it cannot read.
+ */
 function asBuffer (bytes) {
+  if (!isUint8Array(bytes)) throw new TypeError('not a Uint8Array')
+  // A detached view reads as empty; its buffer can no longer be used at all.
+  if (bytes.byteLength === 0 && isDetached(bytes.buffer)) throw new TypeError('the buffer is detached')
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+/** A real Uint8Array (or Buffer), checked by its internal slot, not its prototype. */
+function isUint8Array (value) {
+  try {
+    return types.isUint8Array(value)
+  } catch (err) {
+    return false
+  }
+}
+
+/** Node 20 has no `ArrayBuffer.prototype.detached`: a detached buffer cannot be sliced. */
+function isDetached (arrayBuffer) {
+  try {
+    arrayBuffer.slice(0, 0)
+    return false
+  } catch (err) {
+    return true
+  }
+}
+
+/** `value` can have properties (so a `then`). */
+function isObject (value) {
+  return (typeof value === 'object' && value !== null) || typeof value === 'function'
+}
+
+/** The rejection of a failed sendData: an Error with `ilpErrorCode`. */
+function sendError (error, ilpErrorCode) {
+  error.ilpErrorCode = ilpErrorCode
+  return error
 }
 
 function pick (object, keys) {
@@ -211,17 +284,35 @@ function keepInvalidNumbers (key, value) {
   return value
 }
 
+/**
+ * A log-safe description of what a handler threw or rejected with. Never throws: the value may
+ * be a revoked Proxy, or an Error whose `message` getter throws.
+ */
 function describeError (err) {
-  if (err instanceof Error) return err.message || err.name
-  if (err === undefined || err === null) return `data handler rejected with ${err}`
-  return `data handler rejected with ${describeValue(err)}`
+  try {
+    if (err instanceof Error) {
+      const message = err.message || err.name
+      if (typeof message === 'string') return message
+    }
+    if (err === undefined || err === null) return `data handler rejected with ${err}`
+    return `data handler rejected with ${describeValue(err)}`
+  } catch (e) {
+    return 'data handler rejected with a value that cannot be read'
+  }
 }
 
+/** `typeof`-like words for a value; never throws (no property of `value` is read). */
 function describeValue (value) {
   if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
   if (typeof value === 'string') return 'a string'
-  return typeof value === 'object' ? 'an object' : String(typeof value === 'undefined' ? 'undefined' : typeof value)
+  if (typeof value === 'object') {
+    try {
+      return Array.isArray(value) ? 'an array' : 'an object'
+    } catch (e) {
+      return 'an object'
+    }
+  }
+  return typeof value
 }
 
 /**
@@ -231,9 +322,13 @@ function describeValue (value) {
  */
 function makeLogger (log) {
   if (log && typeof log === 'object') {
+    // A logger that throws (or a getter on it that throws) must not take the process down:
+    // the line is dropped.
     return (level, message) => {
-      const method = LEVELS.includes(level) && typeof log[level] === 'function' ? level : 'info'
-      if (typeof log[method] === 'function') log[method](message)
+      try {
+        const method = LEVELS.includes(level) && typeof log[level] === 'function' ? level : 'info'
+        if (typeof log[method] === 'function') log[method](message)
+      } catch (err) {}
     }
   }
   const loggers = {}
