@@ -35,14 +35,21 @@ function parseArgs (argv) {
   return args
 }
 
-/** `require`s the plugin class: ours (this package) or the original ilp-plugin-http 1.6.1. */
+/** What `require` needs to load each plugin (ilp-connector's account `plugin` takes it too). */
+const PLUGIN_MODULES = {
+  ours: path.join(__dirname, '..'),
+  orig: 'ilp-plugin-http',
+  floor: path.join(__dirname, 'floor.js')
+}
+
+/**
+ * `require`s the plugin class: ours (this package), the original ilp-plugin-http 1.6.1, or the
+ * floor (bench/floor.js: raw TCP frames, the cheapest JS transport).
+ */
 function loadPlugin (impl) {
-  if (impl === 'ours') return require(path.join(__dirname, '..'))
-  if (impl === 'orig') {
-    bindOriginalToLoopback()
-    return require('ilp-plugin-http')
-  }
-  throw new Error(`--impl must be ours or orig, not ${impl}`)
+  if (!Object.hasOwn(PLUGIN_MODULES, impl)) throw new Error(`--impl must be ours, orig or floor, not ${impl}`)
+  if (impl === 'orig') bindOriginalToLoopback()
+  return require(PLUGIN_MODULES[impl])
 }
 
 /**
@@ -60,8 +67,17 @@ function bindOriginalToLoopback () {
   Koa.prototype.listen.__benchLoopback = true
 }
 
-/** Options for one side: `auth` is `static` or `jwt`, the same secret both ways. */
+/**
+ * Options for one side: `auth` is `static` or `jwt`, the same secret both ways. The floor
+ * plugin has no auth and reads only the port of `url` (`undefined`: it never sends).
+ */
 function pluginOptions ({ impl, auth, url, http2 }) {
+  if (impl === 'floor') {
+    return {
+      incoming: { port: 0, host: '127.0.0.1' },
+      outgoing: url ? { host: '127.0.0.1', port: Number(new URL(url).port) } : {}
+    }
+  }
   let credentials
   if (auth === 'static') credentials = { staticToken: STATIC_TOKEN }
   else if (auth === 'jwt') credentials = { jwtSecret: JWT_SECRET }
@@ -75,19 +91,48 @@ function pluginOptions ({ impl, auth, url, http2 }) {
 }
 
 /** An ILP Prepare carrying `dataBytes` bytes of data that expires `expiresInMs` from now. */
-function makePrepare (dataBytes, expiresInMs) {
+function makePrepare (dataBytes, expiresInMs, destination = 'test.bench.receiver') {
   return IlpPacket.serializeIlpPrepare({
     amount: '1',
     executionCondition: CONDITION,
     expiresAt: new Date(Date.now() + expiresInMs),
-    destination: 'test.bench.receiver',
+    destination,
     data: Buffer.alloc(dataBytes, 0x61)
   })
+}
+
+/**
+ * `() => Buffer`: a new Prepare on every call, differing from all others in the last 8 bytes
+ * of its data (a counter), so ilp-connector's `deduplicate` middleware (which keys on the
+ * condition, destination and data) never answers one from its cache. Needs `dataBytes` ≥ 8.
+ */
+function uniquePrepares (dataBytes, expiresInMs, destination) {
+  if (dataBytes < 8) throw new Error('unique Prepares need at least 8 data bytes (a counter)')
+  const template = makePrepare(dataBytes, expiresInMs, destination)
+  let counter = 0n
+  return () => {
+    const prepare = Buffer.from(template) // a copy: a plugin may still hold the previous one
+    prepare.writeBigUInt64BE(counter++, prepare.length - 8)
+    return prepare
+  }
 }
 
 /** The Fulfill every receiver returns (no data). */
 function makeFulfill () {
   return IlpPacket.serializeIlpFulfill({ fulfillment: FULFILLMENT, data: Buffer.alloc(0) })
+}
+
+/** The port a connected plugin listens on (1.6.1 binds asynchronously after `connect()`). */
+async function boundPort (impl, plugin) {
+  if (impl !== 'orig') return plugin.port
+  const server = plugin._httpServer
+  if (!server.listening) {
+    await new Promise((resolve, reject) => {
+      server.once('listening', resolve)
+      server.once('error', reject)
+    })
+  }
+  return server.address().port
 }
 
 /** Writes one protocol line to stdout (a pipe to bench/run.js; synchronous on Linux). */
@@ -133,8 +178,12 @@ module.exports = {
   JWT_SECRET,
   parseArgs,
   loadPlugin,
+  PLUGIN_MODULES,
+  bindOriginalToLoopback,
   pluginOptions,
   makePrepare,
+  uniquePrepares,
   makeFulfill,
+  boundPort,
   say
 }

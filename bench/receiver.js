@@ -2,13 +2,13 @@
 'use strict'
 // Receiver side of one benchmark pair (started by bench/run.js):
 //
-//   node bench/receiver.js --impl ours|orig --auth static|jwt [--http2]
+//   node bench/receiver.js --impl ours|orig|floor --auth static|jwt [--http2]
 //
 // Connects a plugin listening on 127.0.0.1 (a free port) whose data handler returns one
 // pre-built ILP Fulfill (the same Buffer every time), then prints `ready <port>` and serves
 // until it is killed. `--http2` changes nothing on this side: our server speaks HTTP/1.1 and
 // h2c on the same port, and 1.6.1's server is HTTP/1.1 only.
-const { parseArgs, loadPlugin, pluginOptions, makeFulfill, say } = require('./common')
+const { parseArgs, loadPlugin, pluginOptions, makeFulfill, boundPort, say } = require('./common')
 
 async function main () {
   const args = parseArgs(process.argv.slice(2))
@@ -17,7 +17,7 @@ async function main () {
   const plugin = new PluginHttp(pluginOptions({
     impl,
     auth: args.auth || 'static',
-    url: 'http://127.0.0.1:9/unused', // this side never sends
+    url: impl === 'floor' ? undefined : 'http://127.0.0.1:9/unused', // this side never sends
     http2: !!args.http2
   }))
   const fulfill = makeFulfill()
@@ -26,17 +26,6 @@ async function main () {
   say(`ready ${await boundPort(impl, plugin)}`)
   // Stay up until bench/run.js kills us (a listening server keeps Node alive; be explicit).
   setInterval(() => {}, 1 << 30)
-}
-
-/** The port the plugin listens on (1.6.1 binds asynchronously after `connect()` resolves). */
-async function boundPort (impl, plugin) {
-  if (impl === 'ours') return plugin.port
-  const server = plugin._httpServer
-  if (!server.listening) await new Promise((resolve, reject) => {
-    server.once('listening', resolve)
-    server.once('error', reject)
-  })
-  return server.address().port
 }
 
 main().catch((err) => {

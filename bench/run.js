@@ -6,6 +6,12 @@
 //                     [--filter REGEX] [--in-flight 1,8,64,256] [--data 0,1024,16384,32767]
 //                     [--auth static,jwt] [--impls ours-h1,orig-h1,ours-h2c,rust-h1,rust-h2c]
 //                     [--out docs] [--rust-bin target/release/examples/bench_pair]
+//                     [--scenarios pair,connector] [--through-in-flight 64] [--through-data 1024]
+//                     [--through-impls floor,ours,orig]
+//
+// Two scenarios. `pair` (below) measures plugin pairs; `connector` (bench/through.js) runs the
+// plugin where operators run it: sender → ilp-connector → receiver, three processes, with our
+// plugin, 1.6.1 and a floor plugin (bench/floor.js, raw TCP frames) as rows, static tokens.
 //
 // Each run is a pair of processes on 127.0.0.1: a receiver (bench/receiver.js: a plugin whose
 // data handler returns a pre-built Fulfill) and a sender (bench/sender.js: `sendData` with a
@@ -20,15 +26,18 @@
 // Rust h2c), so slow drifts of a shared machine hit all of them alike; each figure is the median
 // over rounds. `--filter` keeps the runs whose label (`auth=static if=64 data=1024 impl=ours-h1`)
 // matches the regular expression. `--quick` is a smoke test: 1 and 64 in flight, 0 B and 1 KiB,
-// static auth, 1 round of 1000 ms.
+// static auth, 1 round of 1000 ms. Each round runs the connector rows first, then the pairs.
 //
 // Writes <out>/bench.json (every run), <out>/bench.md (machine, tables, targets) and
 // <out>/bench.svg (chart), and prints the markdown to stdout. Progress goes to stderr.
-const { spawn, execFileSync } = require('child_process')
+const { execFileSync } = require('child_process')
 const fs = require('fs')
 const os = require('os')
 const path = require('path')
 const { addonBuild, parseArgs } = require('./common')
+const { median, fmtInt, fmtNum, fmtRatio, mib, fmtBytes } = require('./format')
+const { THROUGH_IMPLS, runThrough, renderThrough, describeThrough } = require('./through')
+const { start, stop, cpuTicks, peakRssKiB, orNull, killAll, liveCount } = require('./processes')
 
 const ROOT = path.join(__dirname, '..')
 const ADDON = path.join(ROOT, 'native', 'ilp-plugin-http-rs.node')
@@ -48,9 +57,6 @@ const VARIANTS = [
 const FULL = { inFlight: [1, 8, 64, 256], data: [0, 1024, 16384, 32767], auth: ['static', 'jwt'] }
 const QUICK = { inFlight: [1, 64], data: [0, 1024], auth: ['static'] }
 
-/** Children alive right now, killed if the runner is interrupted. */
-const live = new Set()
-
 async function main () {
   const args = parseArgs(process.argv.slice(2))
   const quick = !!args.quick
@@ -66,8 +72,19 @@ async function main () {
     impls: list(args.impls, VARIANTS.map((v) => v.id)),
     filter: args.filter ? new RegExp(args.filter) : null,
     out: path.resolve(ROOT, typeof args.out === 'string' ? args.out : 'docs'),
-    rustBin: path.resolve(ROOT, typeof args['rust-bin'] === 'string' ? args['rust-bin'] : DEFAULT_RUST_BIN)
+    rustBin: path.resolve(ROOT, typeof args['rust-bin'] === 'string' ? args['rust-bin'] : DEFAULT_RUST_BIN),
+    scenarios: list(args.scenarios, ['pair', 'connector']),
+    through: {
+      auth: 'static',
+      inFlight: list(args['through-in-flight'], ['64']).map((v) => int(v, 'through-in-flight', 1)),
+      dataBytes: int(args['through-data'] ?? 1024, 'through-data', 8),
+      impls: list(args['through-impls'], THROUGH_IMPLS.map((t) => t.id))
+    }
   }
+  config.through.warmupMs = config.warmupMs
+  config.through.durationMs = config.durationMs
+  for (const s of config.scenarios) if (s !== 'pair' && s !== 'connector') throw new Error(`--scenarios: unknown ${s}`)
+  for (const id of config.through.impls) if (!THROUGH_IMPLS.some((t) => t.id === id)) throw new Error(`--through-impls: unknown ${id}`)
   for (const a of config.auth) if (a !== 'static' && a !== 'jwt') throw new Error(`--auth: unknown ${a}`)
   for (const id of config.impls) if (!VARIANTS.some((v) => v.id === id)) throw new Error(`--impls: unknown ${id}`)
   const variants = VARIANTS.filter((v) => config.impls.includes(v.id))
@@ -85,20 +102,43 @@ async function main () {
     }
   }
   const plan = []
-  for (const cell of cells) {
-    for (const v of variants) {
-      if (!config.filter || config.filter.test(runLabel(cell, v))) plan.push({ cell, v })
+  if (config.scenarios.includes('pair')) {
+    for (const cell of cells) {
+      for (const v of variants) {
+        if (!config.filter || config.filter.test(runLabel(cell, v))) plan.push({ cell, v })
+      }
     }
   }
-  if (plan.length === 0) throw new Error('nothing to run (check --filter / --impls)')
-  const expected = plan.filter(({ v }) => v.impl !== 'rust' || rustBuilt).length * config.rounds
+  const throughPlan = []
+  if (config.scenarios.includes('connector')) {
+    for (const inFlight of config.through.inFlight) {
+      for (const { id } of THROUGH_IMPLS) {
+        const label = `through impl=${id} if=${inFlight} data=${config.through.dataBytes}`
+        if (config.through.impls.includes(id) && (!config.filter || config.filter.test(label))) throughPlan.push({ impl: id, inFlight, label })
+      }
+    }
+  }
+  if (plan.length === 0 && throughPlan.length === 0) throw new Error('nothing to run (check --filter / --impls / --scenarios)')
+  const expected = (plan.filter(({ v }) => v.impl !== 'rust' || rustBuilt).length + throughPlan.length) * config.rounds
   log(`bench: ${expected / config.rounds} runs per round × ${config.rounds} round(s), ~${Math.ceil(expected * (config.warmupMs + config.durationMs + 700) / 60000)} min; ` +
     `Rust pair ${rustBuilt ? path.relative(ROOT, config.rustBin) : 'not built (its cells are skipped)'}; addon ${machine.addon.build} build`)
 
   const runs = []
+  const throughRuns = []
   const refusedCells = new Set()
   let done = 0
   for (let round = 1; round <= config.rounds; round++) {
+    for (const { impl, inFlight, label } of throughPlan) {
+      let result
+      try {
+        result = await runThrough(impl, { ...config.through, inFlight }, clkTck)
+      } catch (err) {
+        result = { status: 'failed', error: err.message }
+      }
+      throughRuns.push({ round, impl, inFlight, dataBytes: config.through.dataBytes, auth: config.through.auth, ...result })
+      done++
+      log(`[${done}/${expected}] round ${round} ${label}: ${describeThrough(result)}`)
+    }
     for (const { cell, v } of plan) {
       const label = runLabel(cell, v)
       const base = { round, auth: cell.auth, inFlight: cell.inFlight, dataBytes: cell.dataBytes, variant: v.id, impl: v.impl, transport: v.http2 ? 'h2c' : 'h1' }
@@ -127,19 +167,21 @@ async function main () {
   machine.loadAverageEnd = os.loadavg().map((l) => Math.round(l * 100) / 100)
   machine.finished = new Date().toISOString()
   const summary = summarise(runs, config, variants)
-  const markdown = renderMarkdown(summary, config, machine, variants, rustBuilt)
+  const throughSection = throughRuns.length ? renderThrough(throughRuns, config.through) : []
+  const markdown = renderMarkdown(summary, config, machine, variants, rustBuilt, plan.length > 0, throughSection)
   const svg = renderSvg(summary, config, machine, variants, rustBuilt)
 
   fs.mkdirSync(config.out, { recursive: true })
   fs.writeFileSync(path.join(config.out, 'bench.json'), JSON.stringify({
     machine,
     settings: { ...config, filter: args.filter || null, out: path.relative(ROOT, config.out) || '.', rustBin: path.relative(ROOT, config.rustBin) },
-    runs
+    runs,
+    throughRuns
   }, null, 2) + '\n')
   fs.writeFileSync(path.join(config.out, 'bench.md'), markdown)
-  fs.writeFileSync(path.join(config.out, 'bench.svg'), svg)
+  if (plan.length) fs.writeFileSync(path.join(config.out, 'bench.svg'), svg) // the chart shows pairs only
   process.stdout.write(markdown)
-  log(`bench: wrote ${['bench.json', 'bench.md', 'bench.svg'].map((f) => path.relative(ROOT, path.join(config.out, f))).join(', ')}`)
+  log(`bench: wrote ${['bench.json', 'bench.md', ...(plan.length ? ['bench.svg'] : [])].map((f) => path.relative(ROOT, path.join(config.out, f))).join(', ')}`)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -195,101 +237,9 @@ async function runPair (v, cell, config, clkTck) {
   }
 }
 
-/** Spawns a child with stdout read line by line; `waitFor(regex, ms)` resolves with the match. */
-function start (file, args) {
-  const env = { ...process.env }
-  delete env.DEBUG // the `debug` package must not log during a measurement
-  const child = spawn(file, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  live.add(child)
-  const lines = []
-  let waiter = null
-  let partial = ''
-  let stderr = ''
-  let exited = null
-  const check = () => {
-    if (!waiter) return
-    while (lines.length) {
-      const m = waiter.regex.exec(lines.shift())
-      if (m) {
-        const w = waiter
-        waiter = null
-        clearTimeout(w.timer)
-        w.resolve(m)
-        return
-      }
-    }
-    if (exited) {
-      const w = waiter
-      waiter = null
-      clearTimeout(w.timer)
-      w.reject(new Error(`${path.basename(args[0] || file)} exited (${exited}) before printing ${w.regex}: ${stderr.trim().slice(-600)}`))
-    }
-  }
-  child.stdout.setEncoding('utf8')
-  child.stdout.on('data', (chunk) => {
-    partial += chunk
-    const parts = partial.split('\n')
-    partial = parts.pop()
-    lines.push(...parts.map((l) => l.trim()))
-    check()
-  })
-  child.stderr.setEncoding('utf8')
-  child.stderr.on('data', (chunk) => { stderr = (stderr + chunk).slice(-4000) })
-  let resolveExit
-  child.exitPromise = new Promise((resolve) => { resolveExit = resolve })
-  const onExit = (how) => {
-    if (exited) return
-    exited = how
-    live.delete(child)
-    resolveExit()
-    check()
-  }
-  child.on('close', (code, signal) => onExit(signal || `code ${code}`))
-  child.on('error', (err) => {
-    stderr += `\n${err.message}`
-    if (child.pid === undefined) onExit('spawn error') // never started: no 'close' follows
-  })
-  child.waitFor = (regex, ms) => new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      waiter = null
-      reject(new Error(`timed out after ${ms} ms waiting for ${regex} from ${path.basename(args[0] || file)}: ${stderr.trim().slice(-600)}`))
-    }, ms)
-    waiter = { regex, resolve, reject, timer }
-    check()
-  })
-  return child
-}
-
-/** SIGTERM, then SIGKILL after 2 s; resolves once the process has exited. */
-async function stop (child) {
-  if (child.exitCode !== null || child.signalCode !== null) return child.exitPromise
-  child.kill('SIGTERM')
-  const timer = setTimeout(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') }, 2000)
-  await child.exitPromise
-  clearTimeout(timer)
-}
-
-/** utime + stime of a process (all its threads), in clock ticks. */
-function cpuTicks (pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  // fields[0] is field 3 (state); utime is field 14, stime field 15.
-  return Number(fields[11]) + Number(fields[12])
-}
-
-function orNull (read) {
-  try { return read() } catch { return null }
-}
-
-/** Peak resident set size (VmHWM) in KiB. */
-function peakRssKiB (pid) {
-  const m = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return m ? Number(m[1]) : null
-}
-
 function interrupted (signal) {
-  log(`bench: ${signal}, stopping ${live.size} child process(es)`)
-  for (const child of live) child.kill('SIGKILL')
+  log(`bench: ${signal}, stopping ${liveCount()} child process(es)`)
+  killAll()
   process.exit(130)
 }
 
@@ -328,17 +278,10 @@ function cellKey (auth, inFlight, dataBytes, variant) {
   return `${auth}|${inFlight}|${dataBytes}|${variant}`
 }
 
-function median (values) {
-  if (values.length === 0) return null
-  const s = [...values].sort((a, b) => a - b)
-  const mid = s.length >> 1
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2
-}
-
 // ---------------------------------------------------------------------------------------------
 // Markdown.
 
-function renderMarkdown (summary, config, machine, variants, rustBuilt) {
+function renderMarkdown (summary, config, machine, variants, rustBuilt, hasPairs, throughSection) {
   const has = (id) => variants.some((v) => v.id === id)
   const out = []
   out.push('# Benchmark: ilp-plugin-http-rs vs ilp-plugin-http 1.6.1', '')
@@ -358,7 +301,9 @@ function renderMarkdown (summary, config, machine, variants, rustBuilt) {
   out.push(`- Command: \`${machine.command}\``)
   out.push(`- Settings: ${config.rounds} round(s), ${config.warmupMs} ms warm-up + ${config.durationMs} ms measured per run; figures are medians over rounds`)
   out.push('')
-  out.push('## Method', '')
+  out.push(...throughSection)
+  if (!hasPairs) return out.join('\n') + '\n'
+  out.push('## Pairs: method', '')
   out.push('Each run is two processes on 127.0.0.1: a receiver whose data handler returns one pre-built ILP Fulfill, ' +
     'and a sender that keeps a fixed number of `sendData` calls in flight with one pre-built Prepare ' +
     '(each completion issues the next). Both sides of a pair are the same implementation, with the same auth both ways ' +
@@ -388,7 +333,7 @@ function renderTable (summary, config, auth, transport, has) {
   const rustId = transport === 'h1' ? 'rust-h1' : 'rust-h2c'
   const out = []
   const title = `${auth === 'static' ? 'Static token' : 'JWT (HS256)'} auth, ${transport === 'h1' ? 'HTTP/1.1' : 'h2c (ours) vs HTTP/1.1 (1.6.1)'}`
-  out.push(`## ${title}`, '')
+  out.push(`## Pairs: ${title}`, '')
   out.push('| in flight | data | ours pkt/s | 1.6.1 pkt/s | ours / 1.6.1 | p50 µs ours / 1.6.1 | p99 µs ours / 1.6.1 | max µs ours / 1.6.1 | CPU µs/pkt ours / 1.6.1 | RSS MiB ours snd / rcv | RSS MiB 1.6.1 snd / rcv | Rust pair pkt/s | ours / Rust |')
   out.push('|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|')
   const withErrors = []
@@ -433,14 +378,18 @@ function renderTargets (summary, config) {
   const rust64 = at(64, 'rust-h1')
   const ours1 = at(1, 'ours-h1')
   const orig1 = at(1, 'orig-h1')
+  // h2c against HTTP/1.1 with large packets (issue 13: HTTP/2 flow-control windows).
+  const h2 = (dataBytes) => rawRatio(summary.get('static', 64, dataBytes, 'ours-h2c'), summary.get('static', 64, dataBytes, 'ours-h1'), 'pps')
   const rows = [
-    ['packets/s, ours ÷ 1.6.1 (64 in flight)', rawRatio(ours64, orig64, 'pps'), '≥ 6×', (r) => r >= 6],
-    ['CPU µs per packet, ours ÷ 1.6.1 (64 in flight)', rawRatio(ours64, orig64, 'cpuUsPerPacket'), '≤ 0.2× (1/5)', (r) => r <= 0.2],
+    ['packets/s, ours ÷ 1.6.1 (64 in flight)', rawRatio(ours64, orig64, 'pps'), '≥ 7×', (r) => r >= 7],
+    ['CPU µs per packet, ours ÷ 1.6.1 (64 in flight)', rawRatio(ours64, orig64, 'cpuUsPerPacket'), '≤ 0.15×', (r) => r <= 0.15],
     ['p99 latency, ours ÷ 1.6.1 (64 in flight)', rawRatio(ours64, orig64, 'p99Us'), '≤ 0.25× (1/4)', (r) => r <= 0.25],
-    ['packets/s, ours ÷ pure-Rust pair (64 in flight)', rawRatio(ours64, rust64, 'pps'), '≥ 50%', (r) => r >= 0.5],
-    ['p50 latency, ours ÷ 1.6.1 (1 in flight)', rawRatio(ours1, orig1, 'p50Us'), '≤ 0.7×', (r) => r <= 0.7]
+    ['packets/s, ours ÷ pure-Rust pair (64 in flight)', rawRatio(ours64, rust64, 'pps'), '≥ 60%', (r) => r >= 0.6],
+    ['p50 latency, ours ÷ 1.6.1 (1 in flight)', rawRatio(ours1, orig1, 'p50Us'), '≤ 0.7×', (r) => r <= 0.7],
+    ['packets/s, ours h2c ÷ ours HTTP/1.1 (64 in flight, 16 KiB)', h2(16384), '≥ 1×', (r) => r >= 1],
+    ['packets/s, ours h2c ÷ ours HTTP/1.1 (64 in flight, 32,767 B)', h2(32767), '≥ 1×', (r) => r >= 1]
   ]
-  const out = ['## Targets', '', 'Static token auth, HTTP/1.1, 1 KiB of data.', '', '| figure | measured | target | result |', '|---|--:|--:|:-:|']
+  const out = ['## Pairs: targets', '', 'Static token auth, HTTP/1.1, 1 KiB of data unless stated.', '', '| figure | measured | target | result |', '|---|--:|--:|:-:|']
   for (const [name, r, goal, pass] of rows) {
     const measured = r.value === null ? `n/a (${r.why})` : name.includes('Rust') ? `${Math.round(r.value * 100)}%` : fmtRatio(r.value)
     out.push(`| ${name} | ${measured} | ${goal} | ${r.value === null ? '–' : pass(r.value) ? 'PASS' : 'FAIL'} |`)
@@ -634,33 +583,11 @@ function describeRun (r) {
     (r.errors ? `, ${r.errors} errors (${r.firstError})` : '') + (r.sampleError ? ` [${r.sampleError}]` : '')
 }
 
-function fmtInt (n) {
-  return n === null || n === undefined ? '–' : Math.round(n).toLocaleString('en-US')
-}
-
-function fmtNum (n, digits) {
-  return n === null || n === undefined ? '–' : n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
-}
-
-function fmtRatio (r) {
-  return (r >= 10 ? fmtNum(r, 0) : r >= 1 ? fmtNum(r, 1) : fmtNum(r, 2)) + '×'
-}
-
-function mib (kib) {
-  return typeof kib === 'number' ? fmtNum(kib / 1024, 0) : '–'
-}
-
 function fmtShort (n) {
   if (n >= 1e6) return `${fmtNum(n / 1e6, 1)}M`
   if (n >= 1e4) return `${fmtNum(n / 1e3, 0)}k`
   if (n >= 1e3) return `${fmtNum(n / 1e3, 1)}k`
   return fmtNum(n, 0)
-}
-
-function fmtBytes (n) {
-  if (n === 0) return '0 B'
-  if (n % 1024 === 0) return `${n / 1024} KiB`
-  return `${fmtInt(n)} B`
 }
 
 function esc (s) {
@@ -698,6 +625,6 @@ function log (line) {
 
 main().catch((err) => {
   log(`bench: ${err.stack || err}`)
-  for (const child of live) child.kill('SIGKILL')
+  killAll()
   process.exit(1)
 })

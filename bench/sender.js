@@ -2,11 +2,14 @@
 'use strict'
 // Sender side of one benchmark pair (started by bench/run.js):
 //
-//   node bench/sender.js --impl ours|orig --url http://127.0.0.1:<port>/ --auth static|jwt
+//   node bench/sender.js --impl ours|orig|floor --url http://127.0.0.1:<port>/ --auth static|jwt
 //     [--http2] --in-flight N --data-bytes B --warmup-ms W --duration-ms D
+//     [--unique] [--destination ADDRESS]
 //
-// Builds ONE ILP Prepare with B data bytes, keeps exactly N `sendData` calls in flight (each
-// completion issues the next), warms up for W ms, prints `start`, measures for D ms and prints
+// Builds ONE ILP Prepare with B data bytes (with `--unique`, a new one per call, differing in a
+// counter at the end of its data, for ilp-connector's deduplicate cache), keeps exactly N
+// `sendData` calls in flight (each completion issues the next), warms up for W ms, prints
+// `start`, measures for D ms and prints
 //
 //   end {"packets":…,"seconds":…,"p50Us":…,"p99Us":…,"maxUs":…,"errors":…}
 //
@@ -14,7 +17,7 @@
 // `packets` counts Fulfills received in the window; a failed send or a reply that is not a
 // Fulfill counts in `errors` (not fatal): 1.6.1 refuses 32,767 data bytes, so every send fails
 // and the cell is reported as refused. `firstError` carries the first error message seen.
-const { parseArgs, loadPlugin, pluginOptions, makePrepare, say } = require('./common')
+const { parseArgs, loadPlugin, pluginOptions, makePrepare, uniquePrepares, say } = require('./common')
 
 const FULFILL_TYPE = 13
 
@@ -32,7 +35,10 @@ async function main () {
   await plugin.connect()
 
   // Expires well after the run ends: nothing may be cancelled for being late.
-  const prepare = makePrepare(dataBytes, warmupMs + durationMs + 60000)
+  const expiresInMs = warmupMs + durationMs + 60000
+  const destination = typeof args.destination === 'string' ? args.destination : undefined
+  const fixed = makePrepare(dataBytes, expiresInMs, destination)
+  const nextPrepare = args.unique ? uniquePrepares(dataBytes, expiresInMs, destination) : () => fixed
 
   let phase = 'warmup' // → 'measure' → 'done'
   let packets = 0
@@ -57,14 +63,14 @@ async function main () {
   // One call first, alone: opens the connection (and, for JWT, signs the token) the way a
   // long-running connector would have, so the N workers start from a warm client. (1.6.1
   // sends `Bearer undefined` when its very first calls are concurrent.)
-  try { await plugin.sendData(prepare) } catch {}
+  try { await plugin.sendData(nextPrepare()) } catch {}
 
   const worker = async () => {
     while (phase !== 'done') {
       const t0 = process.hrtime.bigint()
       let ok = false
       try {
-        const reply = await plugin.sendData(prepare)
+        const reply = await plugin.sendData(nextPrepare())
         if (reply && reply[0] === FULFILL_TYPE) ok = true
         else fail(`reply is not a Fulfill (type ${reply && reply[0]})`)
       } catch (err) {
