@@ -1,10 +1,9 @@
 'use strict'
 // getAdminInfo() and getMetrics(): live figures after known traffic, secrets redacted, and
 // logging through the `debug` package when no logger is given.
-const http = require('http')
 const { spawnSync } = require('child_process')
 const path = require('path')
-const { PluginHttp, makePrepare, makeFulfill, makeReject, freePort } = require('./helpers')
+const { PluginHttp, makePrepare, makeFulfill, makeReject, freePort, request, UNUSED_OUTGOING_URL } = require('./support')
 
 const SECRETS = ['in-static-S3CRET', 'in-jwt-S3CRET', 'out-static-S3CRET', 'out-jwt-S3CRET']
 
@@ -17,7 +16,7 @@ afterEach(async () => {
 async function pair () {
   const server = new PluginHttp({
     incoming: { port: 0, host: '127.0.0.1', staticToken: SECRETS[0], jwtSecret: SECRETS[1] },
-    outgoing: { url: 'http://127.0.0.1:9/', staticToken: SECRETS[2] }
+    outgoing: { url: UNUSED_OUTGOING_URL, staticToken: SECRETS[2] }
   })
   plugins.push(server)
   await server.connect()
@@ -30,17 +29,6 @@ async function pair () {
   return { server, client }
 }
 
-function post (port, headers) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers }, (res) => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode))
-    })
-    req.on('error', reject)
-    req.end(makePrepare())
-  })
-}
-
 test('counts packets, fulfills, rejects, errors by kind, bytes and latency in both directions', async () => {
   const { server, client } = await pair()
   let n = 0
@@ -49,7 +37,7 @@ test('counts packets, fulfills, rejects, errors by kind, bytes and latency in bo
   for (let i = 0; i < 10; i++) await client.sendData(prepare)
   server.registerDataHandler(() => { throw new Error('boom') })
   await expect(client.sendData(prepare)).rejects.toMatchObject({ ilpErrorCode: 'T00' })
-  expect(await post(server.port, { authorization: 'Bearer wrong' })).toBe(401)
+  expect((await request(server.port, { headers: { authorization: 'Bearer wrong' }, body: makePrepare() })).status).toBe(401)
 
   const sent = client.getAdminInfo()
   expect(sent.connected).toBe(true)
@@ -89,14 +77,14 @@ test('the effective configuration is shown with every secret redacted', async ()
 })
 
 test('a disconnected plugin reports connected false and no port', async () => {
-  const plugin = new PluginHttp({ incoming: { port: await freePort(), staticToken: 'a' }, outgoing: { url: 'http://127.0.0.1:9/', staticToken: 'b' } })
+  const plugin = new PluginHttp({ incoming: { port: await freePort(), staticToken: 'a' }, outgoing: { url: UNUSED_OUTGOING_URL, staticToken: 'b' } })
   expect(plugin.getAdminInfo()).toMatchObject({ connected: false, port: null })
 })
 
 test('without a logger, log lines go to the debug package under ilp-plugin-http-rs:*', () => {
   const script = `
     const Plugin = require(${JSON.stringify(path.join(__dirname, '..'))})
-    const p = new Plugin({ incoming: { port: 0, host: '127.0.0.1', staticToken: 'in-S3CRET' }, outgoing: { url: 'http://127.0.0.1:9/', staticToken: 'out-S3CRET' } })
+    const p = new Plugin({ incoming: { port: 0, host: '127.0.0.1', staticToken: 'in-S3CRET' }, outgoing: { url: ${JSON.stringify(UNUSED_OUTGOING_URL)}, staticToken: 'out-S3CRET' } })
     p.connect().then(() => p.disconnect())
   `
   const env = { ...process.env, DEBUG: 'ilp-plugin-http*', DEBUG_COLORS: 'no' }

@@ -5,24 +5,22 @@
 //
 // Shared behaviour runs against ours and ilp-plugin-http 1.6.1; FIX behaviour (error codes,
 // expiry, body limit, concurrent JWT) runs against ours only.
-const http = require('http')
-const net = require('net')
 const crypto = require('crypto')
 const jwt = require('jsonwebtoken')
 const IlpPacket = require('ilp-packet')
 const {
   PluginHttp,
-  OriginalPluginHttp,
+  IMPLS,
+  MAX_RESPONSE_LENGTH,
   makePrepare,
   freePort,
   startRawPeer,
-  disconnectAll
-} = require('./helpers')
+  startTcpPeer,
+  disconnectAll,
+  rejectionOf,
+  sleep
+} = require('./support')
 
-const IMPLS = [['ours', PluginHttp], ['1.6.1', OriginalPluginHttp]]
-
-/** Largest valid ILP Reject (1023-char triggeredBy, 8191-char message, 32767 data bytes). */
-const MAX_RESPONSE = 41997
 const PATH = '/some/path?x=1&y=2'
 
 // Secrets used in the failure cases; none of them may show up in an error message.
@@ -55,59 +53,19 @@ async function startClient (Impl, outgoing, { incomingPort } = {}) {
   return { plugin, port }
 }
 
-/** startRawPeer, torn down after the test. */
+/** startRawPeer (it also counts accepted connections), torn down after the test. */
 async function rawPeer (handler) {
   const peer = await startRawPeer(handler)
   cleanups.push(peer.close)
   return peer
 }
 
-/** A raw HTTP peer that also counts accepted TCP connections ('connection' events). */
-async function countingPeer (handler) {
-  const requests = []
-  const sockets = new Set()
-  let connections = 0
-  const server = http.createServer((req, res) => {
-    const chunks = []
-    req.on('data', (c) => chunks.push(c))
-    req.on('end', () => {
-      const body = Buffer.concat(chunks)
-      requests.push({ method: req.method, url: req.url, headers: req.headers, body })
-      handler(req, res, body)
-    })
-  })
-  server.on('connection', (socket) => {
-    connections++
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-  })
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address()
-  cleanups.push(() => new Promise((resolve) => {
-    server.closeAllConnections()
-    for (const s of sockets) s.destroy()
-    server.close(() => resolve())
-  }))
-  return { port, url: `http://127.0.0.1:${port}`, requests, get connections () { return connections } }
-}
-
-/** A TCP server that accepts connections and never answers. */
+/** A TCP server that accepts connections and never answers; `received` holds what it got. */
 async function silentPeer () {
-  const sockets = new Set()
   const received = []
-  const server = net.createServer((socket) => {
-    sockets.add(socket)
-    socket.on('data', (d) => received.push(d))
-    socket.on('error', () => {})
-    socket.on('close', () => sockets.delete(socket))
-  })
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address()
-  cleanups.push(() => new Promise((resolve) => {
-    for (const s of sockets) s.destroy()
-    server.close(() => resolve())
-  }))
-  return { port, url: `http://127.0.0.1:${port}`, received, get sockets () { return sockets.size } }
+  const peer = await startTcpPeer((socket) => socket.on('data', (d) => received.push(d)))
+  cleanups.push(peer.close)
+  return { port: peer.port, url: `http://127.0.0.1:${peer.port}`, received }
 }
 
 /** Answers `status` with `body`, with Content-Length or chunked. */
@@ -121,17 +79,6 @@ function answer (res, status, body, { chunked = false } = {}) {
   for (let i = 0; i < body.length; i += 4096) res.write(body.subarray(i, i + 4096))
   res.end()
 }
-
-async function rejectionOf (promise) {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  throw new Error('expected the promise to reject, but it resolved')
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 function verifyJwt (token, secret) {
   return jwt.verify(token, secret, { algorithms: ['HS256'] })
@@ -278,11 +225,11 @@ describe.each(IMPLS)('%s: answers', (name, Impl) => {
     ['with Content-Length', false],
     ['chunked', true]
   ])('a response body of exactly 41,997 bytes (%s) resolves byte-exact', async (label, chunked) => {
-    const body = crypto.randomBytes(MAX_RESPONSE)
+    const body = crypto.randomBytes(MAX_RESPONSE_LENGTH)
     const peer = await rawPeer((req, res) => answer(res, 200, body, { chunked }))
     const { plugin } = await startClient(Impl, { url: peer.url, staticToken: 'tok' })
     const result = await plugin.sendData(makePrepare())
-    expect(result.length).toBe(MAX_RESPONSE)
+    expect(result.length).toBe(MAX_RESPONSE_LENGTH)
     expect(result.equals(body)).toBe(true)
   })
 
@@ -339,7 +286,7 @@ describe.each(IMPLS)('%s: answers', (name, Impl) => {
   })
 
   test('keep-alive: 20 sequential calls use fewer than 20 connections', async () => {
-    const peer = await countingPeer((req, res) => answer(res, 200, Buffer.from('ok')))
+    const peer = await rawPeer((req, res) => answer(res, 200, Buffer.from('ok')))
     const { plugin } = await startClient(Impl, { url: peer.url, staticToken: 'tok' })
     for (let i = 0; i < 20; i++) {
       const result = await plugin.sendData(makePrepare())
@@ -413,13 +360,13 @@ const FAILURES = [
   },
   {
     name: 'response body of 41,998 bytes with Content-Length -> T01 too large',
-    setup: () => rawPeer((req, res) => answer(res, 200, crypto.randomBytes(MAX_RESPONSE + 1))),
+    setup: () => rawPeer((req, res) => answer(res, 200, crypto.randomBytes(MAX_RESPONSE_LENGTH + 1))),
     code: 'T01',
     expectMessage: /too large/
   },
   {
     name: 'chunked response body of 41,998 bytes -> T01 too large',
-    setup: () => rawPeer((req, res) => answer(res, 200, crypto.randomBytes(MAX_RESPONSE + 1), { chunked: true })),
+    setup: () => rawPeer((req, res) => answer(res, 200, crypto.randomBytes(MAX_RESPONSE_LENGTH + 1), { chunked: true })),
     code: 'T01',
     expectMessage: /too large/
   },
@@ -540,7 +487,7 @@ describe('ours: more sendData edge cases', () => {
   test('after a too-large response the plugin still sends normally', async () => {
     let big = true
     const peer = await rawPeer((req, res) => {
-      if (big) { big = false; answer(res, 200, Buffer.alloc(MAX_RESPONSE + 1), { chunked: true }); return }
+      if (big) { big = false; answer(res, 200, Buffer.alloc(MAX_RESPONSE_LENGTH + 1), { chunked: true }); return }
       answer(res, 200, Buffer.from('fine'))
     })
     const { plugin } = await startClient(PluginHttp, { url: peer.url, staticToken: 'tok' })

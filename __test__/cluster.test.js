@@ -19,13 +19,12 @@
 // answers through nginx, also with a connector down.
 const { spawn, fork, execFileSync } = require('child_process')
 const fs = require('fs')
-const http = require('http')
 const os = require('os')
 const path = require('path')
 const IlpPacket = require('ilp-packet')
 const { createServer, createConnection } = require('ilp-protocol-stream')
-const { PluginHttp, freePort } = require('./helpers')
-const { secret } = require('./connector-harness')
+const { PluginHttp, freePort, sleep, request } = require('./support')
+const { secret } = require('./support/connector')
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'cluster-connector.js')
 const NGINX_TEMPLATE = path.join(__dirname, 'fixtures', 'nginx-cluster.conf')
@@ -50,8 +49,6 @@ if (!NGINX) {
   // CI installs it (.ci/run); say so instead of failing with ENOENT everywhere.
   throw new Error('nginx is not installed: apt-get install -y nginx (see .ci/run)')
 }
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Waits for `child` to exit; resolves with { code, signal }. */
 function exitOf (child) {
@@ -144,7 +141,7 @@ async function startNginx ({ listenPort, senderPorts, receiverPorts, editConf = 
   const child = spawn(NGINX, ['-e', path.join(prefix, 'error.log'), '-c', confPath, '-p', prefix, '-g', 'daemon off;'], {
     stdio: ['ignore', 'pipe', 'pipe']
   })
-  const lb = { prefix, child, output: '', exited: exitOf(child), url: `http://127.0.0.1:${listenPort}` }
+  const lb = { prefix, child, output: '', exited: exitOf(child), port: listenPort }
   child.stdout.on('data', (chunk) => { lb.output += chunk })
   child.stderr.on('data', (chunk) => { lb.output += chunk })
   lb.errorLog = () => readIfExists(path.join(prefix, 'error.log'))
@@ -165,7 +162,7 @@ async function startNginx ({ listenPort, senderPorts, receiverPorts, editConf = 
       throw new Error(failure)
     }
     try {
-      const res = await httpGet(`${lb.url}/sender/`)
+      const res = await request(lb.port, { method: 'GET', path: '/sender/', timeoutMs: 5000 })
       if (res.status === 200) break
     } catch (err) {}
     await sleep(50)
@@ -179,20 +176,6 @@ function readIfExists (file) {
   } catch (err) {
     return ''
   }
-}
-
-/** GET without keep-alive; resolves with { status, headers, body }. */
-function httpGet (url) {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false }, (res) => {
-      const chunks = []
-      res.on('data', (chunk) => chunks.push(chunk))
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.setTimeout(5000, () => req.destroy(new Error('timeout')))
-  })
 }
 
 /**
@@ -371,8 +354,8 @@ describe('two ilp-connector processes behind nginx', () => {
   test('the GET health check answers through nginx', async () => {
     c = await startCluster()
     for (const location of ['/sender/', '/receiver/', '/sender/health']) {
-      const res = await httpGet(`${c.lb.url}${location}`)
-      expect({ location, status: res.status, body: res.body, type: res.headers['content-type'] })
+      const res = await request(c.lb.port, { method: 'GET', path: location, timeoutMs: 5000 })
+      expect({ location, status: res.status, body: res.body.toString(), type: res.headers['content-type'] })
         .toEqual({ location, status: 200, body: 'OK', type: 'text/plain; charset=utf-8' })
     }
     // Round robin: consecutive checks were answered by both connectors.
@@ -452,8 +435,8 @@ describe('two ilp-connector processes behind nginx', () => {
 
     // The health check still answers with A down (A is skipped, or retried on B).
     for (let i = 0; i < 3; i++) {
-      const res = await httpGet(`${c.lb.url}/sender/`)
-      expect({ status: res.status, body: res.body }).toEqual({ status: 200, body: 'OK' })
+      const res = await request(c.lb.port, { method: 'GET', path: '/sender/', timeoutMs: 5000 })
+      expect({ status: res.status, body: res.body.toString() }).toEqual({ status: 200, body: 'OK' })
     }
   })
 

@@ -26,9 +26,9 @@ const ILDCP = require('ilp-protocol-ildcp')
 const { createConnection, createServer } = require('ilp-protocol-stream')
 const { createApp } = require('ilp-connector')
 const {
-  OURS, ORIGINAL, CONNECTOR_ADDRESS, classFor, secret, recordingLogger, parseResponse, sleep, captureConnectorLog
-} = require('./connector-harness')
-const { freePort, makePrepare, makeFulfill } = require('./helpers')
+  OURS, ORIGINAL, CONNECTOR_ADDRESS, classFor, secret, recordingLogger, parseResponse, captureConnectorLog
+} = require('./support/connector')
+const { freePort, makePrepare, makeFulfill, sleep } = require('./support')
 
 const KIDS = `${CONNECTOR_ADDRESS}.kids`
 const ASSET = { assetCode: 'XRP', assetScale: 9 }

@@ -17,9 +17,9 @@ const ILDCP = require('ilp-protocol-ildcp')
 const { createConnection, createServer } = require('ilp-protocol-stream')
 const { createApp } = require('ilp-connector')
 const {
-  OURS, ORIGINAL, CONNECTOR_ADDRESS, classFor, secret, recordingLogger, parseResponse, sleep, captureConnectorLog
-} = require('./connector-harness')
-const { freePort, makePrepare } = require('./helpers')
+  OURS, ORIGINAL, CONNECTOR_ADDRESS, classFor, secret, recordingLogger, parseResponse, captureConnectorLog
+} = require('./support/connector')
+const { freePort, makePrepare, sleep } = require('./support')
 
 const ASSET = { assetCode: 'XRP', assetScale: 9 }
 const AMOUNT = 1000000

@@ -16,7 +16,7 @@ const { execFileSync, spawn } = require('child_process')
 const fs = require('fs')
 const os = require('os')
 const path = require('path')
-const { freePort } = require('./helpers')
+const { freePort } = require('./support')
 
 const root = path.join(__dirname, '..')
 const CONNECTOR_VERSION = '23.0.2'
@@ -33,7 +33,7 @@ function cleanEnv () {
 }
 
 /** Resolves once `regex` matches the text collected by `source` (or rejects on exit/timeout). */
-function waitFor (source, regex, child, timeoutMs) {
+function waitForOutput (source, regex, child, timeoutMs) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => done(new Error(`timed out waiting for ${regex}:\n${source.text}`)), timeoutMs)
     const check = () => { if (regex.test(source.text)) done() }
@@ -185,7 +185,7 @@ test(`npm pack + ilp-connector@${CONNECTOR_VERSION} in a fresh project: the conn
         for (const listener of log.listeners) listener()
       })
     }
-    await waitFor(log, /connector ready \(republic attitude\)\. address=test\.operator version=23\.0\.2/, connector, 60000)
+    await waitForOutput(log, /connector ready \(republic attitude\)\. address=test\.operator version=23\.0\.2/, connector, 60000)
     // The connector read the file: no validation complaint, no unknown variable.
     expect(log.text).not.toMatch(/config validation error|unable to parse config|unrecognized environment variable/)
 

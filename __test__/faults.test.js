@@ -20,8 +20,6 @@
 // them into docs/reliability.md.
 const fs = require('fs')
 const http = require('http')
-const net = require('net')
-const crypto = require('crypto')
 const { once } = require('events')
 const IlpPacket = require('ilp-packet')
 const {
@@ -29,11 +27,27 @@ const {
   OriginalPluginHttp,
   makePrepare,
   makeFulfill,
+  sha256,
   startRawPeer,
+  startTcpPeer,
   disconnectAll,
+  makeLog,
   writeFigures,
-  UNUSED_OUTGOING_URL
-} = require('./helpers')
+  sleep,
+  waitFor,
+  rejectionOf,
+  withTimeout,
+  request,
+  rawConnect,
+  parseResponses,
+  parseHttpMessages,
+  postHead,
+  destroySockets,
+  tcpConnects,
+  connectAndListen,
+  UNUSED_OUTGOING_URL,
+  ILP_CONTENT_TYPE
+} = require('./support')
 
 const TOKEN = 'faults-t0ken-Zk7q'
 const FIGURES_FILE = '/tmp/faults-figures.json'
@@ -51,6 +65,7 @@ afterEach(async () => {
   const cs = cleanups
   plugins = []
   cleanups = []
+  destroySockets()
   for (const c of cs.reverse()) {
     try { await c() } catch (e) {}
   }
@@ -64,9 +79,6 @@ afterAll(() => {
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-const sha256 = (b) => crypto.createHash('sha256').update(b).digest()
-
 /** What every peer and handler in this file answers: a Fulfill naming the Prepare it answers. */
 const fulfillFor = (prepare) => makeFulfill(sha256(prepare))
 
@@ -79,35 +91,6 @@ function uniquePrepare ({ tag = 'p', ...opts } = {}) {
 /** The data of a Prepare, as text. */
 const dataOf = (prepare) => IlpPacket.deserializeIlpPrepare(Buffer.from(prepare)).data.toString()
 
-/** Resolves `promise`, or rejects with `message` once `ms` have passed (the timer is cleared). */
-function withTimeout (promise, ms, message) {
-  let timer
-  const timeout = new Promise((resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${message} (after ${ms} ms)`)), ms)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
-
-/** The error a promise rejects with (fails the test when it resolves). */
-async function rejectionOf (promise) {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  throw new Error('expected a rejection, but the promise resolved')
-}
-
-/** A log in the shape ilp-connector passes as `api.log`, recording lines per level. */
-function makeLog () {
-  const lines = { error: [], warn: [], info: [], debug: [], trace: [] }
-  const log = {}
-  for (const level of Object.keys(lines)) {
-    log[level] = (...args) => lines[level].push(args.map(String).join(' '))
-  }
-  return { log, lines }
-}
-
 /**
  * A plugin on 127.0.0.1 (torn down after the test). `url` is where it sends; plugins that only
  * serve get a URL nobody listens on.
@@ -119,27 +102,6 @@ function create (Impl, { port = 0, url = UNUSED_OUTGOING_URL, http2 = false, api
   }, api)
   plugins.push(plugin)
   return plugin
-}
-
-/**
- * Connects a plugin and resolves its bound port. 1.6.1's connect() resolves before its server
- * is bound (and it binds '::' whatever the host): wait for `listening`, fail on a bind error.
- */
-async function start (plugin) {
-  if (plugin instanceof OriginalPluginHttp) {
-    plugin.connect() // synchronous up to listen(); the promise is already resolved
-    const server = plugin._httpServer
-    plugin._app.silent = true // Koa would print every 5xx to the console
-    if (!server.listening) {
-      await new Promise((resolve, reject) => {
-        server.once('listening', resolve)
-        server.once('error', reject)
-      })
-    }
-    return server.address().port
-  }
-  await plugin.connect()
-  return plugin.port
 }
 
 /**
@@ -158,73 +120,22 @@ async function stop (plugin) {
   await plugin.disconnect()
 }
 
-/** Resolves true when a TCP connection to 127.0.0.1:port is accepted, false when refused. */
-function tcpConnects (port) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port })
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', (err) => {
-      socket.destroy()
-      if (err.code === 'ECONNREFUSED') resolve(false)
-      else reject(err)
-    })
-  })
-}
-
 /**
- * One HTTP/1.1 POST of `body` to our server. Never rejects: resolves `{ status, body, at }` or
- * `{ error, at }` (`error.code` 'TIMEOUT' when nothing came back within `timeoutMs`).
- * `agent: false` (the default) uses a fresh connection and resolves only once that socket has
- * closed, so no file descriptor of ours outlives the call. With a keep-alive `agent`, the
- * result also says whether the request went on a reused socket.
+ * One HTTP/1.1 POST of `body` to our server (support/http1.js `request`). Never rejects:
+ * resolves `{ status, body, at, reusedSocket }` or `{ error, at }` (`error.code` 'TIMEOUT' when
+ * nothing came back within `timeoutMs`). `agent: false` (the default) uses a fresh connection
+ * and resolves only once that socket has closed, so no file descriptor of ours outlives the
+ * call. With a keep-alive `agent`, `reusedSocket` says whether the request went on a reused
+ * socket.
  */
 function post (port, body, { agent = false, timeoutMs = 5000 } = {}) {
-  return new Promise((resolve) => {
-    let result = null
-    let socketClosed = agent !== false
-    let timer = null
-    const done = () => {
-      if (result && socketClosed) {
-        clearTimeout(timer)
-        resolve(result)
-      }
-    }
-    const settle = (r) => {
-      if (!result) result = { ...r, at: Date.now(), reusedSocket: req.reusedSocket }
-      done()
-    }
-    const req = http.request({
-      host: '127.0.0.1',
-      port,
-      method: 'POST',
-      path: '/',
-      agent,
-      headers: { Authorization: 'Bearer ' + TOKEN, 'Content-Type': 'application/ilp+octet-stream' }
-    }, (res) => {
-      const chunks = []
-      res.on('data', (c) => chunks.push(c))
-      res.on('end', () => settle({ status: res.statusCode, body: Buffer.concat(chunks) }))
-      res.on('error', (error) => settle({ error }))
-    })
-    req.on('socket', (socket) => {
-      if (agent === false) {
-        socket.once('close', () => {
-          socketClosed = true
-          done()
-        })
-      }
-    })
-    req.on('error', (error) => settle({ error }))
-    timer = setTimeout(() => {
-      settle({ error: Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'TIMEOUT' }) })
-      socketClosed = true
-      req.destroy()
-      done()
-    }, timeoutMs)
-    req.end(body)
+  return request(port, {
+    headers: { Authorization: 'Bearer ' + TOKEN, 'Content-Type': ILP_CONTENT_TYPE },
+    body,
+    agent,
+    timeoutMs,
+    settled: true,
+    untilClosed: true
   })
 }
 
@@ -234,48 +145,22 @@ function post (port, body, { agent = false, timeoutMs = 5000 } = {}) {
  * server closes the connection first; `closed` resolves once the server has closed it.
  */
 async function rawConnection (port) {
-  const socket = net.connect({ host: '127.0.0.1', port })
-  cleanups.push(() => socket.destroy())
-  await once(socket, 'connect')
-  let buffered = Buffer.alloc(0)
-  let isClosed = false
-  let wake = () => {}
-  socket.on('error', () => {}) // a reset shows as a close
-  socket.on('data', (chunk) => {
-    buffered = Buffer.concat([buffered, chunk])
-    wake()
-  })
-  const closed = new Promise((resolve) => socket.once('close', () => {
-    isClosed = true
-    resolve()
-    wake()
-  }))
-  const readResponse = async () => {
-    for (;;) {
-      const end = buffered.indexOf('\r\n\r\n')
-      if (end >= 0) {
-        const head = buffered.subarray(0, end).toString('latin1')
-        const length = Number((/\r\ncontent-length:\s*(\d+)/i.exec(head) || [0, 0])[1])
-        if (buffered.length >= end + 4 + length) {
-          const body = buffered.subarray(end + 4, end + 4 + length)
-          buffered = buffered.subarray(end + 4 + length)
-          return { status: Number(head.split(' ')[1]), body }
-        }
-      }
-      if (isClosed) return { closed: true }
-      await new Promise((resolve) => { wake = resolve })
-    }
-  }
+  const conn = await rawConnect(port)
+  const closed = new Promise((resolve) => conn.socket.once('close', resolve))
+  let answered = 0
   return {
     closed,
-    isClosed: () => isClosed,
-    send (body) {
-      if (!isClosed) {
-        socket.write('POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ' + TOKEN +
-          '\r\nContent-Type: application/ilp+octet-stream\r\nContent-Length: ' + body.length + '\r\n\r\n')
-        socket.write(body)
+    isClosed: () => conn.closed,
+    async send (body) {
+      if (!conn.closed) conn.socket.write(Buffer.concat([postHead({ auth: 'Bearer ' + TOKEN, length: body.length }), body]))
+      const arrived = () => parseResponses(conn.data()).length > answered
+      await waitFor(() => conn.closed || arrived(), 10000)
+      if (arrived()) {
+        const { status, body } = parseResponses(conn.data())[answered++]
+        return { status, body }
       }
-      return readResponse()
+      if (conn.closed) return { closed: true }
+      throw new Error('no answer and no close within 10 s')
     }
   }
 }
@@ -387,7 +272,7 @@ describe('1. a peer that restarts mid-load (32 sends in flight)', () => {
     // The peer learns its port on the first connect; restarts bind that same port.
     let peer = create(PeerImpl)
     peer.registerDataHandler(handler)
-    const port = await start(peer)
+    const port = await connectAndListen(peer)
     const client = create(PluginHttp, { url: `http://127.0.0.1:${port}/ilp`, http2 })
     await client.connect()
 
@@ -399,7 +284,7 @@ describe('1. a peer that restarts mid-load (32 sends in flight)', () => {
     await sleep(200)
     peer = create(PeerImpl, { port })
     peer.registerDataHandler(handler)
-    expect(await start(peer)).toBe(port)
+    expect(await connectAndListen(peer)).toBe(port)
     const backAt = Date.now()
     await sleep(400)
     const outcomes = await load.stop()
@@ -431,7 +316,7 @@ describe('1. a peer that restarts mid-load (32 sends in flight)', () => {
       const warm = await sendMany(client, 64, { inFlight: 32 })
       expect(badOnes(warm)).toEqual([])
       await stop(peer)
-      expect(await start(peer)).toBe(port)
+      expect(await connectAndListen(peer)).toBe(port)
       afterIdle.push(...await sendMany(client, 32, { inFlight: 32 }))
     }
     afterIdle.push(...await sendMany(client, 200, { inFlight: 32 }))
@@ -539,10 +424,10 @@ describe('3. slow and never-settling data handlers on our server', () => {
       }
       return fulfillFor(prepare)
     })
-    const port = await start(server)
+    const port = await connectAndListen(server)
     const url = `http://127.0.0.1:${port}/ilp`
     const original = create(OriginalPluginHttp, { url })
-    await start(original)
+    await connectAndListen(original)
     const ours = create(PluginHttp, { url })
     await ours.connect()
 
@@ -636,7 +521,7 @@ describe('3. slow and never-settling data handlers on our server', () => {
       slowFinished++
       return fulfillFor(prepare)
     })
-    const port = await start(server)
+    const port = await connectAndListen(server)
     // Each client sends its Prepare (expiry 1 s) and closes the connection 100 ms later.
     const aborted = []
     for (const tag of ['slow', 'slow', 'hang', 'hang']) {
@@ -690,7 +575,7 @@ describe('4. disconnect() under load', () => {
       await sleep(300)
       return fulfillFor(Buffer.from(data))
     })
-    const port = await start(server)
+    const port = await connectAndListen(server)
     // Half on fresh connections of their own, half through our client's keep-alive pool.
     const client = create(PluginHttp, { url: `http://127.0.0.1:${port}/ilp` })
     await client.connect()
@@ -743,7 +628,7 @@ describe('4. disconnect() under load', () => {
       await sleep(300)
       return fulfillFor(prepare)
     })
-    const port = await start(server)
+    const port = await connectAndListen(server)
     const stuck = []
     const finishing = []
     for (let i = 0; i < 8; i++) {
@@ -865,7 +750,7 @@ describe('6. reconnecting at once on the same port', () => {
     const a = create(PluginHttp)
     const handlerA = counting()
     a.registerDataHandler(handlerA)
-    const port = await start(a)
+    const port = await connectAndListen(a)
     await expectServed(port)
     await a.disconnect()
 
@@ -893,7 +778,7 @@ describe('6. reconnecting at once on the same port', () => {
     const a = create(PluginHttp)
     const handlerA = counting()
     a.registerDataHandler(handlerA)
-    const port = await start(a)
+    const port = await connectAndListen(a)
     await expectServed(port, { agent })
     await a.disconnect()
 
@@ -938,7 +823,7 @@ describe('6. reconnecting at once on the same port', () => {
     const a = create(PluginHttp)
     const handlerA = counting()
     a.registerDataHandler(handlerA)
-    const port = await start(a)
+    const port = await connectAndListen(a)
     const old = await rawConnection(port)
     const first = uniquePrepare()
     const served = await old.send(first)
@@ -982,20 +867,13 @@ describe('7. a request failing on a reused keep-alive connection', () => {
    */
   async function scriptedPeer (second) {
     const seen = []
-    const sockets = new Set()
-    const server = net.createServer((socket) => {
-      sockets.add(socket)
+    const peer = await startTcpPeer((socket) => {
       let buffered = Buffer.alloc(0)
-      socket.on('error', () => {})
       socket.on('data', (chunk) => {
         buffered = Buffer.concat([buffered, chunk])
-        for (;;) {
-          const end = buffered.indexOf('\r\n\r\n')
-          if (end < 0) return
-          const length = Number(/content-length: *(\d+)/i.exec(buffered.slice(0, end).toString())[1])
-          if (buffered.length < end + 4 + length) return
-          const body = buffered.slice(end + 4, end + 4 + length)
-          buffered = buffered.slice(end + 4 + length)
+        const requests = parseHttpMessages(buffered)
+        if (requests.length > 0) buffered = buffered.subarray(requests[requests.length - 1].end)
+        for (const { body } of requests) {
           seen.push(body)
           if (seen.length === 2) return second(socket)
           const reply = fulfillFor(body)
@@ -1004,17 +882,13 @@ describe('7. a request failing on a reused keep-alive connection', () => {
         }
       })
     })
-    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-    cleanups.push(() => new Promise((resolve) => {
-      for (const socket of sockets) socket.destroy()
-      server.close(resolve)
-    }))
-    return { port: server.address().port, seen }
+    cleanups.push(peer.close)
+    return { port: peer.port, seen }
   }
 
   async function clientTo (port) {
     const client = create(PluginHttp, { url: `http://127.0.0.1:${port}/` })
-    await start(client)
+    await connectAndListen(client)
     const first = uniquePrepare()
     expect((await client.sendData(first)).equals(fulfillFor(first))).toBe(true)
     return client

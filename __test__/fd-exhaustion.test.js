@@ -8,13 +8,12 @@
 //
 // Timing bounds below are deliberately generous (seconds where the server needs a few hundred
 // ms) so that a loaded 2-core machine does not make them flaky; the comments say why.
-const http = require('http')
 const net = require('net')
 const fs = require('fs')
 const path = require('path')
 const { spawn } = require('child_process')
 const IlpPacket = require('ilp-packet')
-const { makePrepare } = require('./helpers')
+const { makePrepare, request, sleep, waitFor } = require('./support')
 
 jest.setTimeout(20000)
 
@@ -44,8 +43,6 @@ afterEach(async () => {
   sockets = []
   for (const c of cs) await c.kill()
 })
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
  * Starts the fixture under `ulimit -n 200`. Returns `{ child, port, fdLimit, logs, query,
@@ -170,47 +167,21 @@ async function openIdle (port, count) {
 }
 
 /**
- * One authorized POST on a fresh connection (`Connection: close`). Resolves with
+ * One authorized POST of a Prepare carrying `data`, on a fresh connection. Resolves with
  * `{ status, body, ms }`; rejects on a connection error or after 10 s without an answer.
  * `onWritten` is called once the whole request was handed to the kernel.
  */
-function post (port, data = Buffer.alloc(0), onWritten = () => {}) {
-  const body = makePrepare({ data })
-  const start = Date.now()
-  return new Promise((resolve, reject) => {
-    const req = http.request({
-      host: '127.0.0.1',
-      port,
-      method: 'POST',
-      path: '/',
-      agent: false,
-      headers: {
-        Authorization: 'Bearer tok',
-        'Content-Type': 'application/octet-stream',
-        'Content-Length': body.length
-      }
-    }, (res) => {
-      const chunks = []
-      res.on('data', (c) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks), ms: Date.now() - start }))
-      res.on('error', reject)
-    })
-    req.setTimeout(10000, () => req.destroy(new Error('no answer within 10 s')))
-    req.on('error', reject)
-    req.on('finish', onWritten)
-    req.end(body)
+function post (port, data = Buffer.alloc(0), onWritten) {
+  return request(port, {
+    headers: { Authorization: 'Bearer tok', 'Content-Type': 'application/octet-stream' },
+    body: makePrepare({ data }),
+    timeoutMs: 10000,
+    onWritten
   })
 }
 
-/** Polls `fn` (async) until it returns true, for at most `ms`. */
-async function waitFor (fn, ms) {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await fn()) return true
-    await sleep(50)
-  }
-  return fn()
-}
+/** Checks of the server process are polled every 50 ms: each query costs it an fd. */
+const POLL = { everyMs: 50 }
 
 test('the fixture really runs under a 200-fd limit', async () => {
   const server = await startServer()
@@ -264,12 +235,12 @@ test('idle connections beyond the fd limit: warned once per streak, closed for r
 
   // Recovery: the remaining silent clients leave; nothing of them stays open in the server.
   idle.destroy()
-  expect(await waitFor(async () => (await server.query()).stats.openConnections === 0, 3000)).toBe(true)
+  expect(await waitFor(async () => (await server.query()).stats.openConnections === 0, 3000, POLL)).toBe(true)
   const last = await post(server.port)
   expect(last.status).toBe(200)
   expect(last.body).toEqual(FULFILL)
   // Its connection closes too (Connection: close), and every fd is given back.
-  expect(await waitFor(async () => (await server.query()).stats.openConnections === 0, 3000)).toBe(true)
+  expect(await waitFor(async () => (await server.query()).stats.openConnections === 0, 3000, POLL)).toBe(true)
   const after = await server.query()
   expect(after.fds).toBeLessThanOrEqual(baseline + 2) // + 2: sockets still being torn down
   expect(acceptWarnings(server).length).toBe(warnings.length) // no new streak once recovered
@@ -305,7 +276,7 @@ test('every connection busy at the fd limit: one warning, no spinning, nothing c
     }
     await Promise.all(written)
   }
-  expect(await waitFor(() => acceptWarnings(server).length > 0, 5000)).toBe(true)
+  expect(await waitFor(() => acceptWarnings(server).length > 0, 5000, POLL)).toBe(true)
 
   // Out of fds for 1.5 s: the accept loop retries every 50 ms and must not spin (a busy
   // loop would use ~1.5 s of CPU here; we allow 0.4 s for a loaded machine), and the
@@ -361,7 +332,7 @@ test('every connection busy at the fd limit: one warning, no spinning, nothing c
   const last = await post(server.port)
   expect(last.status).toBe(200)
   expect(last.body).toEqual(FULFILL)
-  expect(await waitFor(async () => (await server.query()).stats.openConnections === 0, 3000)).toBe(true)
+  expect(await waitFor(async () => (await server.query()).stats.openConnections === 0, 3000, POLL)).toBe(true)
   const after = await server.query()
   expect(after.stats.incoming.fulfills).toBe(251)
   expect(after.stats.connectionsClosedForRoom).toBe(0)

@@ -21,25 +21,54 @@
 // Measured figures (latencies, outcomes, times to close, server counters, RSS and fds) go to
 // /tmp/hostile-figures.json (jest hides console output); they are recorded before the assertions,
 // so a failing run still leaves its figures. The lead copies them into docs/reliability.md.
-const fs = require('fs')
-const net = require('net')
-const http = require('http')
 const http2 = require('http2')
 const path = require('path')
 const { fork } = require('child_process')
-const { PluginHttp, makePrepare, makeFulfill, disconnectAll, writeFigures } = require('./helpers')
+const {
+  PluginHttp,
+  UNUSED_OUTGOING_URL,
+  MAX_PREPARE_LENGTH,
+  makePrepare,
+  makeFulfill,
+  largestPrepare,
+  disconnectAll,
+  writeFigures,
+  median,
+  spread,
+  fdCount,
+  sleep,
+  waitFor,
+  request,
+  rawConnect,
+  exchange,
+  trickle,
+  parseResponses,
+  postHead,
+  chunkedBody,
+  destroySockets,
+  H2_START,
+  FRAME,
+  FLAG,
+  H2_ERROR,
+  H2_ERROR_NAMES,
+  h2Frame,
+  requestBlock,
+  parseFrames,
+  goawayOf,
+  h2Exchange,
+  prng,
+  randomBytes
+} = require('./support')
 
 const STATIC_TOKEN = 'hostile-t0ken-Vb7Kq2'
 const AUTH = 'Bearer ' + STATIC_TOKEN
 /** Never contacted: only the incoming side is exercised. */
-const OUTGOING = { url: 'http://127.0.0.1/unused', staticToken: 'outgoing-unused' }
+const OUTGOING = { url: UNUSED_OUTGOING_URL, staticToken: 'outgoing-unused' }
 const FULFILL = makeFulfill(Buffer.from('hostile-suite-fulfill'))
 /** Marks the Prepares of well-behaved requests, to tell their handler calls from hostile ones. */
 const WELL_MARK = Buffer.from('well-behaved-request')
 /** Generous bound for "not delayed": a well-behaved request answered within 1 s. */
 const PROMPT_MS = 1000
-/** Largest valid ILP Prepare (1023-char destination, 32,767 data bytes): the body limit. */
-const MAX_PREPARE_LENGTH = 33857
 const FIXTURE = path.join(__dirname, 'fixtures', 'idle-connections.js')
 const FIGURES_FILE = '/tmp/hostile-figures.json'
 
@@ -53,7 +82,6 @@ jest.setTimeout(20000)
 // Teardown bookkeeping: everything a test opens is closed after it, also when it fails.
 
 let plugins = []
-const sockets = new Set()
 const timers = new Set()
 const children = new Set()
 const sessions = new Set()
@@ -65,8 +93,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) {
     try { await cleanup() } catch (e) {}
   }
-  for (const socket of sockets) socket.destroy()
-  sockets.clear()
+  destroySockets()
   for (const session of sessions) session.destroy()
   sessions.clear()
   for (const child of children) {
@@ -86,33 +113,10 @@ afterAll(() => {
   writeFigures(FIGURES_FILE, figures)
 })
 
-function track (socket) {
-  sockets.add(socket)
-  socket.once('close', () => sockets.delete(socket))
-  return socket
-}
-
 // ---------------------------------------------------------------------------------------------
 // Small utilities
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Polls `predicate` every 10 ms; resolves true once it holds, false after `timeoutMs`. */
-async function waitFor (predicate, timeoutMs) {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (predicate()) return true
-    if (Date.now() >= deadline) return false
-    await sleep(10)
-  }
-}
-
 const range = (n) => Array.from({ length: n }, (_, i) => i)
-
-/** Open file descriptors of this (the jest) process. */
-function fdCount () {
-  return fs.readdirSync('/proc/self/fd').length
-}
 
 function openConnections (plugin) {
   return plugin.getAdminInfo().stats.openConnections
@@ -144,20 +148,6 @@ function figuresOf (key) {
 /** RSS of this (the jest) process, in MB with one decimal. */
 function rssMB () {
   return Math.round(process.memoryUsage().rss / (1024 * 1024) * 10) / 10
-}
-
-function median (values) {
-  if (values.length === 0) return null
-  const sorted = [...values].sort((x, y) => x - y)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
-
-/** `{ count, min, median, max }` of some durations (ms). */
-function spread (values) {
-  const v = values.filter((x) => typeof x === 'number')
-  if (v.length === 0) return { count: 0 }
-  return { count: v.length, min: Math.min(...v), median: median(v), max: Math.max(...v) }
 }
 
 /** Counts of each value: `{ value: count }`. */
@@ -206,24 +196,6 @@ function recordCase (key, name, figure) {
   return figure
 }
 
-/** Deterministic PRNG (mulberry32) so the random-bytes test always sends the same bytes. */
-function prng (seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-function randomBytes (random, length) {
-  const bytes = Buffer.alloc(length)
-  for (let i = 0; i < length; i++) bytes[i] = Math.floor(random() * 256)
-  return bytes
-}
-
 // ---------------------------------------------------------------------------------------------
 // The server under test
 
@@ -255,40 +227,16 @@ function hostileCalls (calls) {
  * One well-behaved request: an authorized POST of a Prepare on a fresh connection. Resolves
  * `{ status, body, ms }` or `{ error, ms }` (never rejects; `timeoutMs` bounds it).
  */
-function wellBehaved (port, { timeoutMs = 5000 } = {}) {
-  const body = makePrepare({ data: WELL_MARK })
-  const started = Date.now()
-  return new Promise((resolve) => {
-    let done = false
-    const finish = (result) => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      req.destroy()
-      resolve({ ms: Date.now() - started, ...result })
-    }
-    const req = http.request({
-      host: '127.0.0.1',
-      port,
-      method: 'POST',
-      path: '/',
-      agent: false,
-      headers: {
-        Authorization: AUTH,
-        'Content-Type': 'application/ilp+octet-stream',
-        'Content-Length': body.length
-      }
-    }, (res) => {
-      const chunks = []
-      res.on('data', (c) => chunks.push(c))
-      res.on('end', () => finish({ status: res.statusCode, body: Buffer.concat(chunks) }))
-      res.on('error', (err) => finish({ error: err.code || err.message }))
-    })
-    req.on('socket', (socket) => track(socket))
-    req.on('error', (err) => finish({ error: err.code || err.message }))
-    const timer = setTimeout(() => finish({ error: `no answer within ${timeoutMs} ms` }), timeoutMs)
-    req.end(body)
+async function wellBehaved (port, { timeoutMs = 5000 } = {}) {
+  const result = await request(port, {
+    headers: { Authorization: AUTH, 'Content-Type': 'application/ilp+octet-stream' },
+    body: makePrepare({ data: WELL_MARK }),
+    timeoutMs,
+    settled: true
   })
+  return result.error
+    ? { ms: result.ms, error: result.error.code === 'TIMEOUT' ? result.error.message : (result.error.code || result.error.message) }
+    : { ms: result.ms, status: result.status, body: result.body }
 }
 
 /** A readable summary of a well-behaved result, for assertions with useful failure output. */
@@ -384,182 +332,10 @@ function expectAllPromptlyServed (results) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Raw TCP clients
+// HTTP/2 frames, by hand (support/h2frames.js)
 
-/**
- * A raw TCP connection. `chunks` collects what the server sent; `closed`/`closedAt` tell when
- * the server (or we) closed it; `error` is the last socket error code (EPIPE, ECONNRESET…).
- */
-function rawConnect (port) {
-  return new Promise((resolve, reject) => {
-    const socket = track(net.connect({ host: '127.0.0.1', port }))
-    const conn = {
-      socket,
-      chunks: [],
-      error: null,
-      closed: false,
-      openedAt: Date.now(),
-      closedAt: null,
-      data () { return Buffer.concat(this.chunks) },
-      /** Time from connection open to close, or null while open. */
-      lifetime () { return this.closedAt === null ? null : this.closedAt - this.openedAt }
-    }
-    socket.on('data', (chunk) => conn.chunks.push(chunk))
-    socket.on('error', (err) => { conn.error = err.code || err.message })
-    socket.once('close', () => {
-      conn.closed = true
-      conn.closedAt = Date.now()
-      reject(new Error(`connect failed: ${conn.error}`)) // no-op once connected
-    })
-    socket.once('connect', () => {
-      conn.openedAt = Date.now()
-      resolve(conn)
-    })
-  })
-}
-
-/**
- * Parses the HTTP/1.1 responses at the start of `data` (bodies delimited by Content-Length, as
- * our server sends them). Returns the complete ones: `[{ status, headers, body }]`.
- */
-function parseResponses (data) {
-  const responses = []
-  let rest = data
-  for (;;) {
-    const end = rest.indexOf('\r\n\r\n')
-    if (end < 0) return responses
-    const lines = rest.subarray(0, end).toString('latin1').split('\r\n')
-    const match = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0])
-    if (!match) return responses
-    const headers = {}
-    for (const line of lines.slice(1)) {
-      const colon = line.indexOf(':')
-      if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
-    }
-    const length = Number(headers['content-length'] || 0)
-    if (rest.length < end + 4 + length) return responses
-    responses.push({ status: Number(match[1]), headers, body: rest.subarray(end + 4, end + 4 + length) })
-    rest = rest.subarray(end + 4 + length)
-  }
-}
-
-/**
- * Sends `bytes` on a fresh connection and waits (up to `waitMs`) until the server closed it or
- * `expected` responses arrived. Resolves `{ responses, statuses, closed, error, conn }`.
- */
-async function exchange (port, bytes, { waitMs = 3000, expected = 1, end = false } = {}) {
-  const conn = await rawConnect(port)
-  if (end) conn.socket.end(bytes)
-  else conn.socket.write(bytes)
-  await waitFor(() => conn.closed || parseResponses(conn.data()).length >= expected, waitMs)
-  const responses = parseResponses(conn.data())
-  return { responses, statuses: responses.map((r) => r.status), closed: conn.closed, error: conn.error, conn }
-}
-
-/** Writes `bytes` one byte every `everyMs` until all are sent or the connection is closed. */
-function trickle (conn, bytes, everyMs) {
-  let sent = 0
-  const timer = setInterval(() => {
-    if (conn.closed || sent >= bytes.length) {
-      clearInterval(timer)
-      timers.delete(timer)
-      return
-    }
-    conn.socket.write(bytes.subarray(sent, sent + 1))
-    sent++
-  }, everyMs)
-  timers.add(timer)
-  return { sent: () => sent }
-}
-
-/** An authorized HTTP/1.1 POST head for `body` (Content-Length, or chunked). */
-function postHead ({ length, chunked = false, extra = '' } = {}) {
-  return Buffer.from(
-    'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n' +
-    `Authorization: ${AUTH}\r\nContent-Type: application/ilp+octet-stream\r\n` +
-    (chunked ? 'Transfer-Encoding: chunked\r\n' : `Content-Length: ${length}\r\n`) +
-    extra + '\r\n', 'latin1')
-}
-
-/** `body` as one chunk of chunked encoding, with the last-chunk. */
-function chunkedBody (body) {
-  return Buffer.concat([Buffer.from(body.length.toString(16) + '\r\n'), body, Buffer.from('\r\n0\r\n\r\n')])
-}
-
-// ---------------------------------------------------------------------------------------------
-// HTTP/2 frames, by hand (RFC 9113)
-
-const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
-const FRAME = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 }
-const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4 }
-const H2_ERROR = { NO_ERROR: 0 }
-/** RFC 9113 §7 error code names, for the figures. */
-const H2_ERROR_NAMES = ['NO_ERROR', 'PROTOCOL_ERROR', 'INTERNAL_ERROR', 'FLOW_CONTROL_ERROR', 'SETTINGS_TIMEOUT',
-  'STREAM_CLOSED', 'FRAME_SIZE_ERROR', 'REFUSED_STREAM', 'CANCEL', 'COMPRESSION_ERROR', 'CONNECT_ERROR',
-  'ENHANCE_YOUR_CALM', 'INADEQUATE_SECURITY', 'HTTP_1_1_REQUIRED']
-
-/** One frame; `length` may lie about the payload's length. */
-function h2Frame (type, flags, streamId, payload = Buffer.alloc(0), length = payload.length) {
-  const header = Buffer.alloc(9)
-  header.writeUIntBE(length, 0, 3)
-  header[3] = type
-  header[4] = flags
-  header.writeUInt32BE(streamId & 0x7fffffff, 5)
-  return Buffer.concat([header, Buffer.from(payload)])
-}
-
-/** HPACK "literal without indexing, indexed name" for short values (no Huffman). */
-function hpackLiteral (nameIndex, value) {
-  const v = Buffer.from(value, 'latin1')
-  const name = nameIndex < 15 ? [nameIndex] : [0x0f, nameIndex - 15]
-  return Buffer.concat([Buffer.from(name), Buffer.from([v.length]), v])
-}
-
-/** A valid request header block: POST http://127.0.0.1/ with our Authorization (static table). */
-const REQUEST_BLOCK = Buffer.concat([
-  Buffer.from([0x83, 0x86, 0x84]), // :method POST, :scheme http, :path /
-  hpackLiteral(1, '127.0.0.1'), // :authority
-  hpackLiteral(23, AUTH) // authorization
-])
-
-/** The client's connection start: preface and an empty SETTINGS frame. */
-const H2_START = Buffer.concat([H2_PREFACE, h2Frame(FRAME.SETTINGS, 0, 0)])
-
-/** Splits the server's bytes into frames (complete ones only). */
-function parseFrames (data) {
-  const frames = []
-  let offset = 0
-  while (data.length - offset >= 9) {
-    const length = data.readUIntBE(offset, 3)
-    if (data.length - offset < 9 + length) break
-    frames.push({
-      type: data[offset + 3],
-      flags: data[offset + 4],
-      streamId: data.readUInt32BE(offset + 5) & 0x7fffffff,
-      payload: data.subarray(offset + 9, offset + 9 + length)
-    })
-    offset += 9 + length
-  }
-  return frames
-}
-
-function goawayOf (frames) {
-  const frame = frames.find((f) => f.type === FRAME.GOAWAY)
-  if (!frame) return null
-  return { lastStreamId: frame.payload.readUInt32BE(0) & 0x7fffffff, errorCode: frame.payload.readUInt32BE(4) }
-}
-
-/**
- * Sends `bytes` on a fresh connection (the caller includes the preface) and waits up to
- * `waitMs` for the server to close it. Resolves `{ goaway, closed, error, frames }`.
- */
-async function h2Exchange (port, bytes, { waitMs = 3000 } = {}) {
-  const conn = await rawConnect(port)
-  conn.socket.write(bytes)
-  await waitFor(() => conn.closed, waitMs)
-  const frames = parseFrames(conn.data())
-  return { goaway: goawayOf(frames), closed: conn.closed, error: conn.error, frames, conn }
-}
+/** A valid request header block: POST http://127.0.0.1/ with our Authorization. */
+const REQUEST_BLOCK = requestBlock(AUTH)
 
 // ---------------------------------------------------------------------------------------------
 // Suite-wide baseline: RSS and file descriptors after a warm-up (the tokio runtime, the first
@@ -586,7 +362,7 @@ describe('a. slow headers (incoming.headersTimeout)', () => {
     const { plugin, port, calls } = await startServer({ incoming: { headersTimeout: HEADERS_TIMEOUT } })
     const sampler = sampleOpenConnections(plugin)
     const prepare = makePrepare()
-    const request = Buffer.concat([postHead({ length: prepare.length }), prepare])
+    const request = Buffer.concat([postHead({ auth: AUTH, length: prepare.length }), prepare])
     const slow = await Promise.all(range(20).map(() => rawConnect(port)))
     for (const conn of slow) trickle(conn, request, 200)
     const meanwhile = servedMeanwhile(port)
@@ -640,7 +416,7 @@ describe('a. slow headers (incoming.headersTimeout)', () => {
     const { plugin, port } = await startServer({ incoming: { headersTimeout: HEADERS_TIMEOUT } })
     const prepare = makePrepare()
     const conn = await rawConnect(port)
-    conn.socket.write(Buffer.concat([postHead({ length: prepare.length }), prepare]))
+    conn.socket.write(Buffer.concat([postHead({ auth: AUTH, length: prepare.length }), prepare]))
     expect(await waitFor(() => parseResponses(conn.data()).length === 1, 3000)).toBe(true)
     const answeredAt = Date.now()
     expect(parseResponses(conn.data())[0].status).toBe(200)
@@ -691,7 +467,7 @@ describe('a. slow headers (incoming.headersTimeout)', () => {
     })
     // The head in three pieces over ~600 ms, then the body: in time.
     const prepare = makePrepare()
-    const head = postHead({ length: prepare.length })
+    const head = postHead({ auth: AUTH, length: prepare.length })
     const conn = await rawConnect(port)
     const third = Math.floor(head.length / 3)
     conn.socket.write(head.subarray(0, third))
@@ -710,7 +486,7 @@ describe('a. slow headers (incoming.headersTimeout)', () => {
     // A request in flight longer than headersTimeout/bodyTimeout is not cut off.
     const slowPrepare = makePrepare({ data: Buffer.from('slow-handler') })
     const slowConn = await rawConnect(port)
-    slowConn.socket.write(Buffer.concat([postHead({ length: slowPrepare.length }), slowPrepare]))
+    slowConn.socket.write(Buffer.concat([postHead({ auth: AUTH, length: slowPrepare.length }), slowPrepare]))
     expect(await waitFor(() => parseResponses(slowConn.data()).length === 1, 5000)).toBe(true)
     figure.slowHandlerH1 = { handlerMs: 1500, status: parseResponses(slowConn.data())[0].status, answeredAfterMs: Date.now() - slowConn.openedAt }
     const [res] = parseResponses(slowConn.data())
@@ -749,7 +525,7 @@ describe('b. slow bodies (incoming.bodyTimeout)', () => {
     const prepare = makePrepare()
     const body = chunked ? chunkedBody(prepare) : prepare
     const conn = await rawConnect(port)
-    conn.socket.write(postHead({ length: prepare.length, chunked }))
+    conn.socket.write(postHead({ auth: AUTH, length: prepare.length, chunked }))
     const headSentAt = Date.now()
     trickle(conn, body, 200)
     await waitFor(() => conn.closed, BODY_TIMEOUT + 4000)
@@ -805,7 +581,7 @@ describe('b. slow bodies (incoming.bodyTimeout)', () => {
   test('a head announcing a body that never comes gets 408 and the connection is closed', async () => {
     const { plugin, port, calls } = await startServer({ incoming: { bodyTimeout: BODY_TIMEOUT } })
     const conn = await rawConnect(port)
-    conn.socket.write(postHead({ length: 500 }))
+    conn.socket.write(postHead({ auth: AUTH, length: 500 }))
     const headSentAt = Date.now()
     await waitFor(() => conn.closed, BODY_TIMEOUT + 4000)
     figuresOf('b_slowBodies').bodyNeverSent = { ...slowBodyFigures([{ conn, headSentAt }]), server: serverStats(plugin) }
@@ -817,7 +593,7 @@ describe('b. slow bodies (incoming.bodyTimeout)', () => {
     const { port, calls } = await startServer({ incoming: { bodyTimeout: BODY_TIMEOUT } })
     const prepare = makePrepare()
     const conn = await rawConnect(port)
-    conn.socket.write(postHead({ length: prepare.length }))
+    conn.socket.write(postHead({ auth: AUTH, length: prepare.length }))
     const half = Math.floor(prepare.length / 2)
     await sleep(250)
     conn.socket.write(prepare.subarray(0, half))
@@ -918,8 +694,8 @@ describe('d. oversized headers', () => {
     const { port, calls } = await startServer()
     const prepare = makePrepare()
     const head = extra === null
-      ? Buffer.from(postHead({ length: prepare.length }).toString('latin1').replace('POST / ', 'POST /' + 'p'.repeat(100 * 1024) + ' '), 'latin1')
-      : postHead({ length: prepare.length, extra })
+      ? Buffer.from(postHead({ auth: AUTH, length: prepare.length }).toString('latin1').replace('POST / ', 'POST /' + 'p'.repeat(100 * 1024) + ' '), 'latin1')
+      : postHead({ auth: AUTH, length: prepare.length, extra })
     const sentAt = Date.now()
     const result = await exchange(port, Buffer.concat([head, prepare]))
     const figure = recordCase('d_oversizedHeaders', name, {
@@ -936,35 +712,7 @@ describe('d. oversized headers', () => {
 
 describe('e. bodies over the limit (33,857 bytes)', () => {
   /** POST with Node's client; resolves even when the server answers before the body is sent. */
-  function post (port, body, { chunked = false } = {}) {
-    return new Promise((resolve, reject) => {
-      let response = null
-      const req = http.request({
-        host: '127.0.0.1',
-        port,
-        method: 'POST',
-        path: '/',
-        agent: false,
-        headers: chunked
-          ? { Authorization: AUTH, 'Transfer-Encoding': 'chunked' }
-          : { Authorization: AUTH, 'Content-Length': body.length }
-      }, (res) => {
-        response = res
-        const chunks = []
-        res.on('data', (c) => chunks.push(c))
-        const done = () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) })
-        res.on('end', done)
-        res.on('error', done)
-        res.on('aborted', done)
-      })
-      req.on('socket', (socket) => track(socket))
-      req.on('error', (err) => { if (!response) reject(err) })
-      for (let i = 0; i < body.length; i += 16384) req.write(body.subarray(i, i + 16384))
-      req.end()
-    })
-  }
-
-  const largestPrepare = () => makePrepare({ destination: 'test.' + 'a'.repeat(1018), data: Buffer.alloc(32767, 0x5a) })
+  const post = (port, body, { chunked = false } = {}) => request(port, { headers: { Authorization: AUTH }, body, chunked })
 
   test.each([
     ['1 MiB with Content-Length', 1024 * 1024, false],
@@ -1074,7 +822,7 @@ describe('f. malformed HTTP/1', () => {
     const raw = Buffer.concat([
       Buffer.from(`POST / HTTP/1.1\r\nHost: a\r\n${auth}${headers}\r\n`, 'latin1'),
       chunkedBody(first),
-      postHead({ length: smuggled.length }),
+      postHead({ auth: AUTH, length: smuggled.length }),
       smuggled
     ])
     const result = await exchange(port, raw, { expected: 2 })
@@ -1174,7 +922,7 @@ describe('h. random bytes', () => {
   test('300 connections of seeded random bytes (some behind a request line, an authorized head or the h2c preface): server keeps serving, the handler only ever gets well-formed bodies', async () => {
     const { plugin, port, calls } = await startServer()
     const random = prng(0xc0ffee)
-    const authorizedHead = postHead({ length: 40 })
+    const authorizedHead = postHead({ auth: AUTH, length: 40 })
     const prefixes = [Buffer.alloc(0), Buffer.from('POST / HTTP/1.1\r\n'), authorizedHead, H2_START]
     const prefixNames = ['no prefix', 'request line', 'authorized head', 'h2c preface']
     const cases = range(300).map((i) => ({
@@ -1253,8 +1001,8 @@ describe('i. clients aborting mid-request', () => {
     const sampler = sampleOpenConnections(plugin)
 
     const prepare = makePrepare()
-    const full = Buffer.concat([postHead({ length: prepare.length }), prepare])
-    const headEnd = postHead({ length: prepare.length }).length
+    const full = Buffer.concat([postHead({ auth: AUTH, length: prepare.length }), prepare])
+    const headEnd = postHead({ auth: AUTH, length: prepare.length }).length
     const N = 30
 
     // Mid-head: part of the head, then gone.
@@ -1266,7 +1014,7 @@ describe('i. clients aborting mid-request', () => {
     // The full request, then gone while the handler is still working on it.
     const slowPrepare = makePrepare({ data: SLOW })
     const midAnswer = await Promise.all(range(N).map(() => rawConnect(port)))
-    for (const conn of midAnswer) conn.socket.write(Buffer.concat([postHead({ length: slowPrepare.length }), slowPrepare]))
+    for (const conn of midAnswer) conn.socket.write(Buffer.concat([postHead({ auth: AUTH, length: slowPrepare.length }), slowPrepare]))
     expect(await waitFor(() => pending.length === N, 5000)).toBe(true)
 
     await sleep(100)
@@ -1350,7 +1098,7 @@ describe('j. the connection cap (incoming.maxConnections)', () => {
     const sampler = sampleOpenConnections(plugin, 2)
     const hold = makePrepare({ data: HOLD })
     const busy = await Promise.all(range(CAP).map(() => rawConnect(port)))
-    for (const conn of busy) conn.socket.write(Buffer.concat([postHead({ length: hold.length }), hold]))
+    for (const conn of busy) conn.socket.write(Buffer.concat([postHead({ auth: AUTH, length: hold.length }), hold]))
     // All 20 requests reach the handler: none of these connections is closed to make room.
     await waitFor(() => held.length === CAP, 5000)
     expect({ handlerCalls: held.length, closedByServer: busy.filter((c) => c.closed).length })

@@ -2,7 +2,7 @@
 // The HTTP/2 client opens more sessions when the peer's SETTINGS_MAX_CONCURRENT_STREAMS is
 // reached, also for the very first burst of requests, and never exceeds that limit.
 const http2 = require('http2')
-const { PluginHttp, makePrepare, makeFulfill } = require('./helpers')
+const { PluginHttp, makePrepare, makeFulfill } = require('./support')
 
 const MAX_STREAMS = 5
 

@@ -25,21 +25,24 @@ const {
   PluginHttp,
   OriginalPluginHttp,
   MAX_DATA_LENGTH,
+  MAX_PREPARE_LENGTH,
+  MAX_RESPONSE_LENGTH,
+  UNUSED_OUTGOING_URL,
   makePrepare,
   makeFulfill,
   makeReject,
+  largestPrepare,
   freePort,
   startRawPeer,
-  originalPort
-} = require('./helpers')
-const { getCerts, writePems } = require('./certs')
+  portOf,
+  sleep,
+  rejectionOf,
+  settleWithin
+} = require('./support')
+const { getCerts, writePems } = require('./support/certs')
 
 const TOKEN = 'h2-tls-static-token-7Qx'
 const JWT_SECRET = 'h2-tls-jwt-secret-Rw3'
-/** Largest valid ILP Reject. */
-const MAX_RESPONSE = 41997
-/** Largest valid ILP Prepare: 32,767 data bytes and a 1023-char destination. */
-const MAX_PREPARE = 33857
 
 let CERTS
 let PEMS
@@ -69,40 +72,15 @@ function defer (fn) {
   cleanups.push(fn)
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-async function rejectionOf (promise) {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  throw new Error('expected the promise to reject, but it resolved')
-}
-
-/** Settles with `{ ok, value | error }`, or `{ hung: true }` if nothing happened within `ms`. */
-function settleWithin (promise, ms) {
-  let timer
-  return Promise.race([
-    promise.then((value) => ({ ok: true, value }), (error) => ({ ok: false, error })),
-    new Promise((resolve) => { timer = setTimeout(() => resolve({ hung: true }), ms) })
-  ]).finally(() => clearTimeout(timer))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Plugins
 // ---------------------------------------------------------------------------------------------
-
-/** An unused URL for plugins that never send. */
-async function unusedUrl () {
-  return `http://127.0.0.1:${await freePort()}/unused`
-}
 
 /** Our plugin as the server: 127.0.0.1, port 0, static token TOKEN (unless `incoming` overrides). */
 async function startOurServer ({ tls: tlsOption, handler, incoming = {} } = {}) {
   const plugin = new PluginHttp({
     incoming: { port: 0, host: '127.0.0.1', staticToken: TOKEN, ...(tlsOption ? { tls: tlsOption } : {}), ...incoming },
-    outgoing: { url: await unusedUrl(), staticToken: 'server-side-outgoing-unused' }
+    outgoing: { url: UNUSED_OUTGOING_URL, staticToken: 'server-side-outgoing-unused' }
   })
   if (handler) plugin.registerDataHandler(handler)
   await plugin.connect()
@@ -324,11 +302,8 @@ function rawRequest (mode, port, options) {
   return httpsRequest(port, options)
 }
 
-/** The largest valid Prepare (33,857 bytes). */
-function largestPrepare () {
-  const destination = 'test.' + 'a'.repeat(1023 - 'test.'.length)
-  return makePrepare({ destination, data: crypto.randomBytes(MAX_DATA_LENGTH) })
-}
+/** The largest valid Prepare (33,857 bytes), with random data. */
+const randomLargestPrepare = () => largestPrepare(crypto.randomBytes(MAX_DATA_LENGTH))
 
 // =============================================================================================
 // 1. Round trips, ours <-> ours
@@ -365,8 +340,8 @@ describe.each(ROUND_TRIP_CASES)('round trips ours <-> ours: %s', (caseName, mode
     const bigReply = await client.sendData(bigPrepare)
     expect(bigReply.equals(replyFor(bigPrepare))).toBe(true)
 
-    const largest = largestPrepare()
-    expect(largest.length).toBe(MAX_PREPARE)
+    const largest = randomLargestPrepare()
+    expect(largest.length).toBe(MAX_PREPARE_LENGTH)
     expect((await client.sendData(largest)).equals(replyFor(largest))).toBe(true)
 
     // The server saw exactly the bytes sent, in order.
@@ -521,7 +496,7 @@ describe.each(AUTHS)('1.6.1 (outgoing.http2: true) <-> ours, %s', (authName, inc
       incoming: { port: originalPortNumber, ...incomingAuth('to-original-' + authName.replace(/ /g, '')) },
       outgoing: { url: `http://127.0.0.1:${ours.port}/`, http2: true, ...outgoingAuth('to-ours-' + authName.replace(/ /g, '')) }
     })
-    expect(originalPort(original)).toBe(originalPortNumber)
+    expect(portOf(original)).toBe(originalPortNumber)
     const originalSeen = []
     original.registerDataHandler(recordingHandler(originalSeen))
 
@@ -561,7 +536,7 @@ describe('1.6.1 (outgoing.http2: true) -> 1.6.1 server', () => {
     const serverPort = await freePort()
     const server = await startOriginal({
       incoming: { port: serverPort, staticToken: TOKEN },
-      outgoing: { url: await unusedUrl(), staticToken: 'unused' }
+      outgoing: { url: UNUSED_OUTGOING_URL, staticToken: 'unused' }
     })
     let handled = 0
     server.registerDataHandler(async (data) => { handled++; return replyFor(data) })
@@ -859,7 +834,7 @@ describe.each(MODES.map((m) => [m.name, m]))('foundation rows over %s', (modeNam
     const seen = []
     const server = await startOurServer({ tls: mode.tls ? CERTS.leaf : undefined, handler: recordingHandler(seen) })
     const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/ilp+octet-stream' }
-    const tooBig = crypto.randomBytes(MAX_PREPARE + 1)
+    const tooBig = crypto.randomBytes(MAX_PREPARE_LENGTH + 1)
     if (mode.http2) {
       const withLength = await rawRequest(mode, server.port, { headers: { ...headers, 'content-length': String(tooBig.length) }, body: tooBig })
       expect(withLength.status).toBe(413)
@@ -873,7 +848,7 @@ describe.each(MODES.map((m) => [m.name, m]))('foundation rows over %s', (modeNam
     }
     expect(seen).toHaveLength(0)
 
-    const largest = largestPrepare()
+    const largest = randomLargestPrepare()
     const ok = await rawRequest(mode, server.port, { headers, body: largest })
     expect(ok.status).toBe(200)
     expect(ok.headers['content-type']).toBe('application/octet-stream')
@@ -949,10 +924,10 @@ describe.each(MODES.map((m) => [m.name, m]))('foundation rows over %s', (modeNam
       url = peer.url
     }
     const client = await startOurClient({ url, http2: mode.http2, ca: mode.tls ? CERTS.ca.cert : undefined })
-    const ok = await client.sendData(makePrepare({ data: Buffer.from(String(MAX_RESPONSE)) }))
-    expect(ok.length).toBe(MAX_RESPONSE)
-    expect(ok.equals(Buffer.from(answer(MAX_RESPONSE)))).toBe(true)
-    const err = await rejectionOf(client.sendData(makePrepare({ data: Buffer.from(String(MAX_RESPONSE + 1)) })))
+    const ok = await client.sendData(makePrepare({ data: Buffer.from(String(MAX_RESPONSE_LENGTH)) }))
+    expect(ok.length).toBe(MAX_RESPONSE_LENGTH)
+    expect(ok.equals(Buffer.from(answer(MAX_RESPONSE_LENGTH)))).toBe(true)
+    const err = await rejectionOf(client.sendData(makePrepare({ data: Buffer.from(String(MAX_RESPONSE_LENGTH + 1)) })))
     expect(err.ilpErrorCode).toBe('T01')
     expect(err.message).toMatch(/too large/)
     // Still usable afterwards.

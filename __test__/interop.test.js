@@ -7,18 +7,19 @@
 const crypto = require('crypto')
 const IlpPacket = require('ilp-packet')
 const {
-  PluginHttp,
-  OriginalPluginHttp,
+  IMPL,
   MAX_DATA_LENGTH,
+  MAX_PREPARE_LENGTH,
+  UNUSED_OUTGOING_URL,
   makePrepare,
   makeFulfill,
   makeReject,
-  freePort,
-  originalPort,
-  disconnectAll
-} = require('./helpers')
-
-const IMPL = { ours: PluginHttp, '1.6.1': OriginalPluginHttp }
+  largestPrepare,
+  sha256,
+  portOf,
+  disconnectAll,
+  rejectionOf
+} = require('./support')
 
 /** [client, server] */
 const PAIRS = [
@@ -74,11 +75,6 @@ const FITS_ORIGINAL_DATA_LENGTH = (() => {
   return n
 })()
 
-/** A valid 1023-character ILP address (the maximum). */
-const MAX_DESTINATION = 'test.' + 'a'.repeat(1018)
-
-const sha256 = (b) => crypto.createHash('sha256').update(b).digest()
-
 /** What the server's handler answers to `prepare` in each mode. */
 const expectedFulfill = (prepare) => makeFulfill(sha256(prepare))
 const expectedReject = (prepare) => makeReject({
@@ -96,10 +92,6 @@ afterEach(async () => {
   await disconnectAll(ps)
 })
 
-function boundPort (name, plugin) {
-  return name === 'ours' ? plugin.port : originalPort(plugin)
-}
-
 /**
  * Starts a server of implementation `serverName` and a client of `clientName` posting to it.
  * Returns `{ client, server, received, setMode }`; `received` holds every body the server's
@@ -110,7 +102,7 @@ async function startPair (clientName, serverName, scenario, clientOutgoing = sce
   let mode = 'fulfill'
   const server = new IMPL[serverName]({
     incoming: { port: 0, host: '127.0.0.1', ...scenario.server },
-    outgoing: { url: `http://127.0.0.1:${await freePort()}/unused`, staticToken: 'server-outgoing-unused' }
+    outgoing: { url: UNUSED_OUTGOING_URL, staticToken: 'server-outgoing-unused' }
   })
   plugins.push(server)
   server.registerDataHandler(async (data) => {
@@ -121,7 +113,7 @@ async function startPair (clientName, serverName, scenario, clientOutgoing = sce
     return reject ? expectedReject(prepare) : expectedFulfill(prepare)
   })
   await server.connect()
-  const port = boundPort(serverName, server)
+  const port = portOf(server)
   expect(port).toBeGreaterThan(0)
 
   const client = new IMPL[clientName]({
@@ -131,15 +123,6 @@ async function startPair (clientName, serverName, scenario, clientOutgoing = sce
   plugins.push(client)
   await client.connect()
   return { client, server, received, setMode: (m) => { mode = m } }
-}
-
-async function rejectionOf (promise) {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  throw new Error('expected the promise to reject, but it resolved')
 }
 
 describe.each(PAIRS)('%s client -> %s server', (clientName, serverName) => {
@@ -183,8 +166,8 @@ describe.each(PAIRS)('%s client -> %s server', (clientName, serverName) => {
 
       test(`${prefix}the largest valid Prepare (33,857 bytes: 32,767 data bytes, 1023-char destination) round-trips`, async () => {
         const { client, received } = await startPair(clientName, serverName, scenario)
-        const prepare = makePrepare({ destination: MAX_DESTINATION, data: crypto.randomBytes(MAX_DATA_LENGTH) })
-        expect(prepare.length).toBe(33857)
+        const prepare = largestPrepare(crypto.randomBytes(MAX_DATA_LENGTH))
+        expect(prepare.length).toBe(MAX_PREPARE_LENGTH)
         const result = await client.sendData(prepare)
         expect(received).toHaveLength(1)
         expect(received[0].equals(prepare)).toBe(true)

@@ -6,21 +6,24 @@
 //
 // Shared behaviour runs against ours and ilp-plugin-http 1.6.1; FIX behaviour (bind errors
 // reject, `port`, error codes) runs against ours only.
-const http = require('http')
 const net = require('net')
 const path = require('path')
 const { spawn } = require('child_process')
-const { EventEmitter, once } = require('events')
+const { EventEmitter } = require('events')
 const {
   PluginHttp,
-  OriginalPluginHttp,
+  IMPLS,
+  UNUSED_OUTGOING_URL,
+  ILP_CONTENT_TYPE,
   makePrepare,
   makeFulfill,
   freePort,
-  disconnectAll
-} = require('./helpers')
-
-const IMPLS = [['ours', PluginHttp], ['1.6.1', OriginalPluginHttp]]
+  tcpConnects,
+  listeningPort,
+  disconnectAll,
+  request,
+  sleep
+} = require('./support')
 const MODULES = [['ours', path.join(__dirname, '..')], ['1.6.1', require.resolve('ilp-plugin-http')]]
 
 const TOKEN = 'lifecycle-t0ken-Wq3'
@@ -43,7 +46,7 @@ afterEach(async () => {
 function options (port = 0, extra = {}) {
   return {
     incoming: { port, host: '127.0.0.1', staticToken: TOKEN },
-    outgoing: { url: 'http://127.0.0.1/unused', staticToken: TOKEN },
+    outgoing: { url: UNUSED_OUTGOING_URL, staticToken: TOKEN },
     ...extra
   }
 }
@@ -54,54 +57,9 @@ function create (Impl, port = 0) {
   return plugin
 }
 
-/** The bound port of a connected plugin (ours: `plugin.port`; 1.6.1: its Node server). */
-async function boundPort (plugin) {
-  if (plugin instanceof OriginalPluginHttp) {
-    plugin._app.silent = true // Koa would print every 5xx to the console
-    const server = plugin._httpServer
-    if (!server.listening) await once(server, 'listening')
-    return server.address().port
-  }
-  return plugin.port
-}
-
-/** Resolves true when a TCP connection to 127.0.0.1:port is accepted, false when refused. */
-function tcpConnects (port) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port })
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', (err) => {
-      socket.destroy()
-      if (err.code === 'ECONNREFUSED') resolve(false)
-      else reject(err)
-    })
-  })
-}
-
-function post (port, body = makePrepare(), auth = 'Bearer ' + TOKEN) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({
-      host: '127.0.0.1',
-      port,
-      method: 'POST',
-      agent: false,
-      headers: { Authorization: auth, 'Content-Type': 'application/ilp+octet-stream' }
-    }, (res) => {
-      const chunks = []
-      res.on('data', (c) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end(body)
-  })
-}
-
-function sleep (ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms))
+/** An authorized POST of a Prepare on a fresh connection (see support/http1.js `request`). */
+function post (port) {
+  return request(port, { headers: { Authorization: 'Bearer ' + TOKEN, 'Content-Type': ILP_CONTENT_TYPE }, body: makePrepare() })
 }
 
 /** Runs `node -e script`; resolves `{ code, signal, stdout, stderr, timedOut }`, killing it after `ms`. */
@@ -190,7 +148,7 @@ describe.each(IMPLS)('%s: lifecycle (shared)', (name, Impl) => {
   test('after disconnect resolves, new TCP connections are refused', async () => {
     const plugin = create(Impl)
     await plugin.connect()
-    const port = await boundPort(plugin)
+    const port = await listeningPort(plugin)
     expect(await tcpConnects(port)).toBe(true)
     await plugin.disconnect()
     expect(await tcpConnects(port)).toBe(false)
@@ -199,7 +157,7 @@ describe.each(IMPLS)('%s: lifecycle (shared)', (name, Impl) => {
   test('a request in flight when disconnect() is called still completes with 200', async () => {
     const plugin = create(Impl)
     await plugin.connect()
-    const port = await boundPort(plugin)
+    const port = await listeningPort(plugin)
     let entered
     const handlerEntered = new Promise((resolve) => { entered = resolve })
     plugin.registerDataHandler(async () => {
@@ -221,7 +179,7 @@ describe.each(IMPLS)('%s: lifecycle (shared)', (name, Impl) => {
     // Learn a port by binding port 0 once, then use it as a fixed port.
     const first = create(Impl, 0)
     await first.connect()
-    const port = await boundPort(first)
+    const port = await listeningPort(first)
     await first.disconnect()
 
     const plugin = create(Impl, port)
@@ -259,7 +217,7 @@ describe.each(IMPLS)('%s: lifecycle (shared)', (name, Impl) => {
   test('registerDataHandler replaces the handler; deregisterDataHandler removes it (-> 502)', async () => {
     const plugin = create(Impl)
     await plugin.connect()
-    const port = await boundPort(plugin)
+    const port = await listeningPort(plugin)
     const a = makeFulfill(Buffer.from('a'))
     const b = makeFulfill(Buffer.from('b'))
     const first = jest.fn(async () => a)
@@ -286,7 +244,7 @@ describe.each(IMPLS)('%s: lifecycle (shared)', (name, Impl) => {
     const plugin = create(Impl)
     plugin.registerDataHandler(() => FULFILL)
     await plugin.connect()
-    const res = await post(await boundPort(plugin))
+    const res = await post(await listeningPort(plugin))
     expect(res.status).toBe(200)
     expect(res.body.equals(FULFILL)).toBe(true)
   })
@@ -449,7 +407,7 @@ describe('ours: lifecycle (FIX behaviour)', () => {
       process.on('unhandledRejection', (err) => problems.push('unhandledRejection: ' + (err && err.message)))
       const plugin = new Plugin({
         incoming: { port: ${occupied.port}, host: '127.0.0.1', staticToken: 't' },
-        outgoing: { url: 'http://127.0.0.1/unused', staticToken: 't' }
+        outgoing: { url: ${JSON.stringify(UNUSED_OUTGOING_URL)}, staticToken: 't' }
       })
       let connects = 0
       plugin.on('connect', () => connects++)

@@ -13,23 +13,25 @@
 //
 // Behaviour 1.6.1 shares runs for both implementations (describe.each); the contract's FIX rows
 // run for ours only.
-const http = require('http')
 const crypto = require('crypto')
 const IlpPacket = require('ilp-packet')
 const ILDCP = require('ilp-protocol-ildcp')
 const {
   PluginHttp,
-  OriginalPluginHttp,
+  IMPL,
   makePrepare,
   makeFulfill,
   makeReject,
+  sha256,
   freePort,
   startRawPeer,
-  originalPort,
-  disconnectAll
-} = require('./helpers')
-
-const IMPL = { ours: PluginHttp, '1.6.1': OriginalPluginHttp }
+  portOf,
+  disconnectAll,
+  request,
+  sleep,
+  waitFor,
+  rejectionOf
+} = require('./support')
 const BOTH = [['ours'], ['1.6.1']]
 /** [parent (multi), child (bilateral)] */
 const PAIRS = [
@@ -45,8 +47,6 @@ const PARENT_ILDCP = { clientAddress: PARENT, ...ASSET }
 const UP_TOKEN = 'multi-up-token-Yk2' // child -> parent
 const DOWN_TOKEN = 'multi-down-token-Qw8' // parent -> child(ren)
 
-const sha256 = (b) => crypto.createHash('sha256').update(b).digest()
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const ZERO_FULFILLMENT = Buffer.alloc(32)
 
 let plugins = []
@@ -60,10 +60,6 @@ afterEach(async () => {
   await disconnectAll(ps)
   for (const r of rs) await r.close()
 })
-
-function boundPort (name, plugin) {
-  return name === 'ours' ? plugin.port : originalPort(plugin)
-}
 
 async function rawPeer (handler = (req, res) => res.end(makeFulfill())) {
   const peer = await startRawPeer(handler)
@@ -113,50 +109,18 @@ function parentHandler (state, ildcpAnswer = () => ILDCP.serializeIldcpResponse(
   }
 }
 
-/** POST to 127.0.0.1:port; resolves { status, headers, body } (no keep-alive). */
-function post (port, { path = '/', headers = {}, body = Buffer.alloc(0) } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path, headers, agent: false }, (res) => {
-      const chunks = []
-      res.on('data', (c) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end(body)
-  })
-}
-
 /** A peer.config request as a child would POST it, with ILP-Peer-Name `name` (omitted if undefined). */
 function postIldcp (port, name, { token = UP_TOKEN } = {}) {
   const headers = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/ilp+octet-stream' }
   if (name !== undefined) headers['ILP-Peer-Name'] = name
-  return post(port, { headers, body: ILDCP.serializeIldcpRequest({}) })
+  return request(port, { headers, body: ILDCP.serializeIldcpRequest({}) })
 }
 
 function postPrepare (port, body, name = 'kid') {
-  return post(port, {
+  return request(port, {
     headers: { Authorization: `Bearer ${UP_TOKEN}`, 'ILP-Peer-Name': name, 'Content-Type': 'application/ilp+octet-stream' },
     body
   })
-}
-
-async function rejectionOf (promise) {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  throw new Error('expected the promise to reject, but it resolved')
-}
-
-/** Polls until `predicate()` is true (at most `ms`). */
-async function waitFor (predicate, ms = 5000) {
-  const until = Date.now() + ms
-  while (!predicate()) {
-    if (Date.now() > until) throw new Error('waitFor: condition not met')
-    await sleep(5)
-  }
 }
 
 /**
@@ -202,7 +166,7 @@ describe.each(PAIRS)('interop: %s multi parent, %s bilateral child', (parentName
         ildcp: fromOption ? PARENT_ILDCP : undefined
       })
       parent.registerDataHandler(parentHandler(state))
-      const parentPort = boundPort(parentName, parent)
+      const parentPort = portOf(parent)
       expect(parentPort).toBeGreaterThan(0)
 
       const child = new IMPL[childName]({
@@ -516,7 +480,7 @@ describe('ours multi: outgoing rejections (FIX)', () => {
     }))
     const prepares = Array.from({ length: 20 }, (_, i) => makePrepare({ destination: `${PARENT}.kid${i}.x`, amount: String(i + 1) }))
     const results = Promise.all(prepares.map((p) => parent.sendData(p)))
-    await waitFor(() => state.ildcpRequests.length >= 1)
+    expect(await waitFor(() => state.ildcpRequests.length >= 1, 5000)).toBe(true)
     // Give every other call the time to reach the fetch, while the first fetch is pending.
     await sleep(200)
     release()
@@ -539,7 +503,7 @@ describe('ours multi: outgoing rejections (FIX)', () => {
       return makeReject({ code: 'T00', message: 'upstream down', triggeredBy: 'test.up' })
     }))
     const calls = Array.from({ length: 5 }, (_, i) => rejectionOf(parent.sendData(makePrepare({ destination: `${PARENT}.kid${i}` }))))
-    await waitFor(() => state.ildcpRequests.length >= 1)
+    expect(await waitFor(() => state.ildcpRequests.length >= 1, 5000)).toBe(true)
     await sleep(200)
     release()
     const errors = await Promise.all(calls)
@@ -598,7 +562,7 @@ describe.each(BOTH)('%s multi: incoming (shared)', (name) => {
     const state = {}
     const parent = await startMulti(name, { ildcp: PARENT_ILDCP })
     parent.registerDataHandler(parentHandler(state))
-    const port = boundPort(name, parent)
+    const port = portOf(parent)
     expectIldcpAnswer(await postIldcp(port, 'kid1'), { clientAddress: `${PARENT}.kid1`, ...ASSET })
     expectIldcpAnswer(await postIldcp(port, 'Other_Kid-2'), { clientAddress: `${PARENT}.Other_Kid-2`, ...ASSET })
     // A name with dots makes a deeper (still valid) address.
@@ -613,7 +577,7 @@ describe.each(BOTH)('%s multi: incoming (shared)', (name) => {
       { clientAddress: 'test.x', assetCode: 'SOME_LONG_ASSET_CODE', assetScale: 255 }
     ]) {
       const parent = await startMulti(name, { ildcp })
-      expectIldcpAnswer(await postIldcp(boundPort(name, parent), 'kid'), { ...ildcp, clientAddress: `${ildcp.clientAddress}.kid` })
+      expectIldcpAnswer(await postIldcp(portOf(parent), 'kid'), { ...ildcp, clientAddress: `${ildcp.clientAddress}.kid` })
     }
   })
 
@@ -621,7 +585,7 @@ describe.each(BOTH)('%s multi: incoming (shared)', (name) => {
     const state = {}
     const parent = await startMulti(name)
     parent.registerDataHandler(parentHandler(state, () => ILDCP.serializeIldcpResponse({ clientAddress: 'test.fetched', assetCode: 'EUR', assetScale: 2 })))
-    const port = boundPort(name, parent)
+    const port = portOf(parent)
     expectIldcpAnswer(await postIldcp(port, 'kid1'), { clientAddress: 'test.fetched.kid1', assetCode: 'EUR', assetScale: 2 })
     expectIldcpAnswer(await postIldcp(port, 'kid2'), { clientAddress: 'test.fetched.kid2', assetCode: 'EUR', assetScale: 2 })
     expect(state.ildcpRequests).toHaveLength(1)
@@ -634,7 +598,7 @@ describe.each(BOTH)('%s multi: incoming (shared)', (name) => {
     const parent = await startMulti(name, { ildcp: PARENT_ILDCP })
     parent.registerDataHandler(parentHandler(state))
     const prepare = makePrepare({ destination: 'test.elsewhere.x', data: crypto.randomBytes(500) })
-    const res = await postPrepare(boundPort(name, parent), prepare)
+    const res = await postPrepare(portOf(parent), prepare)
     expect(res.status).toBe(200)
     expect(res.headers['content-type']).toBe('application/octet-stream')
     expect(res.body.equals(makeFulfill(sha256(prepare)))).toBe(true)
@@ -647,7 +611,7 @@ describe.each(BOTH)('%s multi: incoming (shared)', (name) => {
     const parent = await startMulti(name, { ildcp: PARENT_ILDCP })
     parent.registerDataHandler(parentHandler(state))
     const prepare = makePrepare({ destination: `${PARENT}.kid2.x` })
-    const res = await postPrepare(boundPort(name, parent), prepare, 'kid1')
+    const res = await postPrepare(portOf(parent), prepare, 'kid1')
     expect(res.status).toBe(200)
     expect(res.body.equals(makeFulfill(sha256(prepare)))).toBe(true)
     expect(state.received).toHaveLength(1)
@@ -657,7 +621,7 @@ describe.each(BOTH)('%s multi: incoming (shared)', (name) => {
     const state = {}
     const parent = await startMulti(name, { ildcp: PARENT_ILDCP })
     parent.registerDataHandler(parentHandler(state))
-    const res = await postIldcp(boundPort(name, parent), 'kid', { token: 'wrong' })
+    const res = await postIldcp(portOf(parent), 'kid', { token: 'wrong' })
     expect(res.status).toBe(401)
     expect(res.body.toString()).toBe('invalid authorization')
     expect(state.ildcpRequests).toHaveLength(0)
@@ -745,7 +709,7 @@ describe('ours multi: incoming (FIX)', () => {
       return ILDCP.serializeIldcpResponse(PARENT_ILDCP)
     }))
     const responses = Promise.all(Array.from({ length: 10 }, (_, i) => postIldcp(parent.port, `kid${i}`)))
-    await waitFor(() => state.ildcpRequests.length >= 1)
+    expect(await waitFor(() => state.ildcpRequests.length >= 1, 5000)).toBe(true)
     await sleep(200)
     release()
     const all = await responses

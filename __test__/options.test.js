@@ -6,22 +6,24 @@
 // Shared behaviour runs against ours and ilp-plugin-http 1.6.1; FIX behaviour (every bad option
 // throws at construction naming the option, `incoming.host`, logging, HTTP/2 query) runs
 // against ours only.
-const http = require('http')
 const http2 = require('http2')
-const { once } = require('events')
 const jwt = require('jsonwebtoken')
 const ILDCP = require('ilp-protocol-ildcp')
 const {
   PluginHttp,
   OriginalPluginHttp,
+  IMPLS,
+  UNUSED_OUTGOING_URL,
+  ILP_CONTENT_TYPE,
   makePrepare,
   makeFulfill,
   freePort,
   startRawPeer,
-  disconnectAll
-} = require('./helpers')
-
-const IMPLS = [['ours', PluginHttp], ['1.6.1', OriginalPluginHttp]]
+  connectAndListen,
+  disconnectAll,
+  makeLog,
+  request
+} = require('./support')
 
 const FULFILL = makeFulfill(Buffer.from('options'))
 const INCOMING_TOKEN = 'incoming-t0ken-Rv5'
@@ -69,16 +71,7 @@ function create (Impl, { incoming = {}, outgoing, api, ...rest }) {
 /** Creates and connects a plugin, returns it with its bound port. */
 async function start (Impl, opts) {
   const plugin = create(Impl, opts)
-  await plugin.connect()
-  let port
-  if (plugin instanceof OriginalPluginHttp) {
-    plugin._app.silent = true // Koa would print every 5xx to the console
-    const server = plugin._httpServer
-    if (!server.listening) await once(server, 'listening')
-    port = server.address().port
-  } else {
-    port = plugin.port
-  }
+  const port = await connectAndListen(plugin)
   return { plugin, port }
 }
 
@@ -109,28 +102,9 @@ function verifies (token, secret) {
   }
 }
 
-function post (port, body, auth, { host = '127.0.0.1', method = 'POST', headers = {} } = {}) {
-  return new Promise((resolve, reject) => {
-    const h = { 'Content-Type': 'application/ilp+octet-stream', ...headers }
-    if (auth !== null) h.Authorization = auth
-    const req = http.request({ host, port, method, agent: false, headers: h }, (res) => {
-      const chunks = []
-      res.on('data', (c) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end(body)
-  })
-}
-
-function makeLog () {
-  const lines = []
-  const log = {}
-  for (const level of ['error', 'warn', 'info', 'debug', 'trace']) {
-    log[level] = (...args) => lines.push({ level, text: args.map(String).join(' ') })
-  }
-  return { log, lines }
+/** POSTs `body` with `Authorization: <auth>` on a fresh connection (support/http1.js `request`). */
+function post (port, body, auth, { headers = {} } = {}) {
+  return request(port, { headers: { 'Content-Type': ILP_CONTENT_TYPE, Authorization: auth, ...headers }, body })
 }
 
 /** An h2c (cleartext HTTP/2) peer counting sessions; answers FULFILL. */
@@ -172,7 +146,7 @@ describe.each(IMPLS)('%s: options (shared)', (name, Impl) => {
     test('incoming.secret wins over incoming.jwtSecret', async () => {
       const { plugin, port } = await start(Impl, {
         incoming: { secret: LEGACY_JWT, jwtSecret: MODERN_JWT, staticToken: undefined },
-        outgoing: { url: 'http://127.0.0.1/unused', staticToken: 'x' }
+        outgoing: { url: UNUSED_OUTGOING_URL, staticToken: 'x' }
       })
       plugin.registerDataHandler(() => FULFILL)
       const legacy = jwt.sign({}, LEGACY_JWT, { expiresIn: 30 })
@@ -184,7 +158,7 @@ describe.each(IMPLS)('%s: options (shared)', (name, Impl) => {
     test('incoming.jwtSecret alone is used', async () => {
       const { plugin, port } = await start(Impl, {
         incoming: { jwtSecret: MODERN_JWT, staticToken: undefined },
-        outgoing: { url: 'http://127.0.0.1/unused', staticToken: 'x' }
+        outgoing: { url: UNUSED_OUTGOING_URL, staticToken: 'x' }
       })
       plugin.registerDataHandler(() => FULFILL)
       expect((await post(port, makePrepare(), 'Bearer ' + jwt.sign({}, MODERN_JWT, { expiresIn: 30 }))).status).toBe(200)
@@ -194,7 +168,7 @@ describe.each(IMPLS)('%s: options (shared)', (name, Impl) => {
     test('incoming.secretToken wins over incoming.staticToken', async () => {
       const { plugin, port } = await start(Impl, {
         incoming: { secretToken: LEGACY_STATIC, staticToken: MODERN_STATIC },
-        outgoing: { url: 'http://127.0.0.1/unused', staticToken: 'x' }
+        outgoing: { url: UNUSED_OUTGOING_URL, staticToken: 'x' }
       })
       plugin.registerDataHandler(() => FULFILL)
       expect((await post(port, makePrepare(), 'Bearer ' + LEGACY_STATIC)).status).toBe(200)
@@ -205,7 +179,7 @@ describe.each(IMPLS)('%s: options (shared)', (name, Impl) => {
     test('incoming.secretToken alone is used', async () => {
       const { plugin, port } = await start(Impl, {
         incoming: { secretToken: LEGACY_STATIC, staticToken: undefined },
-        outgoing: { url: 'http://127.0.0.1/unused', staticToken: 'x' }
+        outgoing: { url: UNUSED_OUTGOING_URL, staticToken: 'x' }
       })
       plugin.registerDataHandler(() => FULFILL)
       expect((await post(port, makePrepare(), 'Bearer ' + LEGACY_STATIC)).status).toBe(200)
@@ -215,7 +189,7 @@ describe.each(IMPLS)('%s: options (shared)', (name, Impl) => {
     test('incoming.secret (JWT) plus incoming.secretToken: both accepted', async () => {
       const { plugin, port } = await start(Impl, {
         incoming: { secret: LEGACY_JWT, secretToken: LEGACY_STATIC, staticToken: undefined },
-        outgoing: { url: 'http://127.0.0.1/unused', staticToken: 'x' }
+        outgoing: { url: UNUSED_OUTGOING_URL, staticToken: 'x' }
       })
       plugin.registerDataHandler(() => FULFILL)
       expect((await post(port, makePrepare(), 'Bearer ' + jwt.sign({}, LEGACY_JWT, { expiresIn: 30 }))).status).toBe(200)
@@ -281,7 +255,7 @@ describe.each(IMPLS)('%s: options (shared)', (name, Impl) => {
     test('a legacy peer: outgoing.secret sends a bare JWT that a plugin with incoming.secret accepts', async () => {
       const { plugin: server, port } = await start(Impl, {
         incoming: { secret: LEGACY_JWT, staticToken: undefined },
-        outgoing: { url: 'http://127.0.0.1/unused', staticToken: 'x' }
+        outgoing: { url: UNUSED_OUTGOING_URL, staticToken: 'x' }
       })
       server.registerDataHandler(() => FULFILL)
       const { plugin: client } = await start(Impl, { outgoing: { url: `http://127.0.0.1:${port}/`, secret: LEGACY_JWT } })
@@ -482,21 +456,16 @@ describe('ours: options (FIX behaviour)', () => {
   })
 
   describe('incoming.host', () => {
-    function get (host, port) {
-      return new Promise((resolve) => {
-        const req = http.request({ host, port, method: 'GET', agent: false }, (res) => {
-          res.resume()
-          res.on('end', () => resolve(res.statusCode))
-        })
-        req.on('error', (err) => resolve(err.code))
-        req.end()
-      })
+    /** The status of a GET to host:port, or the error code when it fails. */
+    async function get (host, port) {
+      const res = await request(port, { host, method: 'GET', settled: true })
+      return res.error ? res.error.code : res.status
     }
 
     test('default "::" serves IPv4 and IPv6 (dual stack)', async () => {
       const plugin = new Impl({
         incoming: { port: 0, staticToken: INCOMING_TOKEN },
-        outgoing: { url: 'http://127.0.0.1/unused', staticToken: 'x' }
+        outgoing: { url: UNUSED_OUTGOING_URL, staticToken: 'x' }
       })
       plugins.push(plugin)
       await plugin.connect()
@@ -505,13 +474,13 @@ describe('ours: options (FIX behaviour)', () => {
     })
 
     test('"127.0.0.1" serves IPv4 only', async () => {
-      const { plugin } = await start(Impl, { outgoing: { url: 'http://127.0.0.1/unused', staticToken: 'x' } })
+      const { plugin } = await start(Impl, { outgoing: { url: UNUSED_OUTGOING_URL, staticToken: 'x' } })
       expect(await get('127.0.0.1', plugin.port)).toBe(200)
       expect(await get('::1', plugin.port)).toBe('ECONNREFUSED')
     })
 
     test('"::1" serves IPv6 loopback only', async () => {
-      const { plugin } = await start(Impl, { incoming: { host: '::1' }, outgoing: { url: 'http://127.0.0.1/unused', staticToken: 'x' } })
+      const { plugin } = await start(Impl, { incoming: { host: '::1' }, outgoing: { url: UNUSED_OUTGOING_URL, staticToken: 'x' } })
       expect(await get('::1', plugin.port)).toBe(200)
       expect(await get('127.0.0.1', plugin.port)).toBe('ECONNREFUSED')
     })
@@ -527,18 +496,18 @@ describe('ours: options (FIX behaviour)', () => {
 
     test('opts._log is used when api.log is absent', async () => {
       const { log, lines } = makeLog()
-      const { plugin, port } = await start(Impl, { _log: log, outgoing: { url: 'http://127.0.0.1/unused', staticToken: MODERN_STATIC } })
+      const { plugin, port } = await start(Impl, { _log: log, outgoing: { url: UNUSED_OUTGOING_URL, staticToken: MODERN_STATIC } })
       await triggerErrorLog(plugin, port)
-      expect(lines.filter((l) => l.level === 'error').length).toBeGreaterThanOrEqual(1)
+      expect(lines.error.length).toBeGreaterThanOrEqual(1)
     })
 
     test('api.log is preferred over opts._log', async () => {
       const api = makeLog()
       const opt = makeLog()
-      const { plugin, port } = await start(Impl, { api: { log: api.log }, _log: opt.log, outgoing: { url: 'http://127.0.0.1/unused', staticToken: MODERN_STATIC } })
+      const { plugin, port } = await start(Impl, { api: { log: api.log }, _log: opt.log, outgoing: { url: UNUSED_OUTGOING_URL, staticToken: MODERN_STATIC } })
       await triggerErrorLog(plugin, port)
-      expect(api.lines.filter((l) => l.level === 'error').length).toBeGreaterThanOrEqual(1)
-      expect(opt.lines).toEqual([])
+      expect(api.lines.error.length).toBeGreaterThanOrEqual(1)
+      expect(opt.lines.all).toEqual([])
     })
 
     test('no secret appears in any log line (connect, bad auth, errors, sendData failures, disconnect)', async () => {
@@ -558,7 +527,7 @@ describe('ours: options (FIX behaviour)', () => {
       expect((await post(port, makePrepare(), 'Bearer ' + jwt.sign({}, 'wrong', { expiresIn: 30 }))).status).toBe(401)
       await expect(plugin.sendData(makePrepare())).rejects.toThrow('failed to fetch. code=500')
       await plugin.disconnect()
-      const text = lines.map((l) => l.text).join('\n')
+      const text = lines.all.map((l) => l.text).join('\n')
       for (const secret of SECRETS) expect(text).not.toContain(secret)
     })
   })

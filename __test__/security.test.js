@@ -21,7 +21,6 @@
 //    `auth::tests::constant_time_comparison` in src/auth.rs (and `constant_time_eq` there).
 const crypto = require('crypto')
 const http2 = require('http2')
-const net = require('net')
 const util = require('util')
 const debug = require('debug')
 const {
@@ -31,10 +30,13 @@ const {
   makeReject,
   freePort,
   startRawPeer,
+  startTcpPeer,
   disconnectAll,
+  rawRequest,
+  settleWithin,
   UNUSED_OUTGOING_URL
-} = require('./helpers')
-const { getCerts } = require('./certs')
+} = require('./support')
+const { getCerts } = require('./support/certs')
 
 jest.setTimeout(20000)
 
@@ -90,21 +92,11 @@ async function rawPeer (handler) {
   return peer
 }
 
-/** A TCP server on 127.0.0.1:0 whose connections are handed to `onSocket` (torn down after). */
+/** startTcpPeer, torn down after the test. */
 async function tcpPeer (onSocket) {
-  const sockets = new Set()
-  const server = net.createServer((socket) => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-    socket.on('error', () => {})
-    onSocket(socket)
-  })
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  cleanups.push(() => new Promise((resolve) => {
-    for (const s of sockets) s.destroy()
-    server.close(() => resolve())
-  }))
-  return { port: server.address().port, url: `http://127.0.0.1:${server.address().port}/` }
+  const peer = await startTcpPeer(onSocket)
+  cleanups.push(peer.close)
+  return peer
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -183,59 +175,7 @@ function expectNoLeaks (capture) {
   expect(findLeaks(capture.entries)).toEqual([])
 }
 
-/** Settles a sendData call: `{ reply }` or `{ error }`. */
-async function settle (promise) {
-  try {
-    return { reply: await promise }
-  } catch (error) {
-    return { error }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Raw HTTP
-
-/**
- * One request on a fresh TCP connection, written byte for byte (`headers` is a list of
- * [name, value], values sent as latin1 exactly as given), `Connection: close`; resolves with
- * the raw response text and its parts.
- */
-function rawRequest (port, { method = 'POST', path = '/', headers = [], body = Buffer.alloc(0) } = {}) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port })
-    const chunks = []
-    socket.setTimeout(5000, () => {
-      socket.destroy()
-      reject(new Error('no complete answer within 5 s'))
-    })
-    socket.on('data', (c) => chunks.push(c))
-    socket.on('error', reject)
-    socket.on('end', () => {
-      socket.destroy()
-      const raw = Buffer.concat(chunks).toString('latin1')
-      const split = raw.indexOf('\r\n\r\n')
-      const head = raw.slice(0, split).split('\r\n')
-      const headerList = head.slice(1).map((line) => {
-        const colon = line.indexOf(':')
-        return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()]
-      })
-      resolve({
-        raw,
-        status: Number(head[0].split(' ')[1]),
-        headers: Object.fromEntries(headerList),
-        headerNames: headerList.map(([name]) => name),
-        body: raw.slice(split + 4),
-        /** The response without its Date header line. */
-        withoutDate: raw.split('\r\n').filter((line) => !/^date:/i.test(line)).join('\r\n')
-      })
-    })
-    const lines = [`${method} ${path} HTTP/1.1`, `Host: 127.0.0.1:${port}`]
-    for (const [name, value] of headers) lines.push(`${name}: ${value}`)
-    lines.push(`Content-Length: ${body.length}`, 'Connection: close', '', '')
-    socket.write(Buffer.concat([Buffer.from(lines.join('\r\n'), 'latin1'), body]))
-  })
-}
-
+/** The Authorization header list of a rawRequest (support/http1.js); none for null. */
 function auth (value) {
   return value === null ? [] : [['Authorization', value]]
 }
@@ -339,7 +279,7 @@ describe('1. tokens and JWT secrets never appear in logs, errors, admin info, me
         outgoing: { url: `http://127.0.0.1:${a.port}/`, ...credential }
       }, capture.api)
       await client.connect()
-      const { reply, error } = await settle(client.sendData(makePrepare()))
+      const { value: reply, error } = await settleWithin(client.sendData(makePrepare()))
       if (error) addError(capture, `${label} sendData`, error)
       expect([label, error && error.message]).toEqual([label, undefined])
       expect(reply.equals(FULFILL)).toBe(true)
@@ -473,7 +413,7 @@ describe('1. tokens and JWT secrets never appear in logs, errors, admin info, me
         outgoing
       }, capture.api)
       if (connect) await plugin.connect()
-      const { error } = await settle(plugin.sendData(prepare))
+      const { error } = await settleWithin(plugin.sendData(prepare))
       addError(capture, label, error)
       outcomes.push([label, error ? error.ilpErrorCode : 'resolved'])
       addPluginOutputs(capture, label, plugin)
@@ -505,7 +445,7 @@ describe('1. tokens and JWT secrets never appear in logs, errors, admin info, me
     for (const [label, destination, code] of [['multi: outside clientAddress', 'test.other.x', 'F02'], ['multi: bad segment', 'test.hub.a~b', 'F02'], ['multi: to a 401 child', 'test.hub.kid', 'F00']]) {
       const plugin = create({ multi: true, ildcp, incoming: { port: 0, host: '127.0.0.1', jwtSecret: S.aInJwt }, outgoing: multi }, capture.api)
       await plugin.connect()
-      const { error } = await settle(plugin.sendData(makePrepare({ destination })))
+      const { error } = await settleWithin(plugin.sendData(makePrepare({ destination })))
       addError(capture, label, error)
       outcomes.push([label, error ? error.ilpErrorCode : 'resolved'])
       expected.push([label, code])
@@ -513,12 +453,12 @@ describe('1. tokens and JWT secrets never appear in logs, errors, admin info, me
     const noIldcp = create({ multi: true, incoming: { port: 0, host: '127.0.0.1', jwtSecret: S.aInJwt }, outgoing: multi }, capture.api)
     await noIldcp.connect()
     noIldcp.registerDataHandler(async () => { throw new Error('connector has no ildcp') })
-    const { error: ildcpError } = await settle(noIldcp.sendData(makePrepare({ destination: 'test.hub.kid' })))
+    const { error: ildcpError } = await settleWithin(noIldcp.sendData(makePrepare({ destination: 'test.hub.kid' })))
     addError(capture, 'multi: ILDCP fetch failed', ildcpError)
     outcomes.push(['multi: ILDCP fetch failed', ildcpError ? ildcpError.ilpErrorCode : 'resolved'])
     expected.push(['multi: ILDCP fetch failed', 'T00'])
     // A non-Buffer argument.
-    const { error: typeError } = await settle(noIldcp.sendData('a string'))
+    const { error: typeError } = await settleWithin(noIldcp.sendData('a string'))
     addError(capture, 'sendData(string)', typeError)
 
     expect(outcomes).toEqual(expected)
@@ -550,7 +490,7 @@ describe('1. tokens and JWT secrets never appear in logs, errors, admin info, me
     ]) {
       const client = create({ incoming: { port: 0, host: '127.0.0.1', staticToken: S.bInStatic }, outgoing }, capture.api)
       await client.connect()
-      const { reply, error } = await settle(client.sendData(makePrepare()))
+      const { value: reply, error } = await settleWithin(client.sendData(makePrepare()))
       if (error) addError(capture, label, error)
       results.push([label, error ? error.ilpErrorCode : reply.equals(FULFILL)])
       addPluginOutputs(capture, label, client)
@@ -574,22 +514,22 @@ describe('1. tokens and JWT secrets never appear in logs, errors, admin info, me
     const capture = newCapture()
     const base = () => ({
       incoming: { port: 0, host: '127.0.0.1', jwtSecret: S.aInJwt, staticToken: S.aInStatic },
-      outgoing: { url: 'http://127.0.0.1:9/', jwtSecret: S.outJwt }
+      outgoing: { url: UNUSED_OUTGOING_URL, jwtSecret: S.outJwt }
     })
     const withOutgoing = (outgoing) => ({ ...base(), outgoing })
     const withIncoming = (extra) => ({ ...base(), incoming: { ...base().incoming, ...extra } })
     const cases = [
-      ['outgoing.staticToken', withOutgoing({ url: 'http://127.0.0.1:9/', staticToken: S.badOption + '\r\nX-Injected: 1' })],
-      ['outgoing.staticToken', withOutgoing({ url: 'http://127.0.0.1:9/', staticToken: S.badOption + '\u00e9' })],
-      ['outgoing.staticToken', withOutgoing({ url: 'http://127.0.0.1:9/', staticToken: S.badOption + '\u0000' })],
-      ['outgoing.secretToken', withOutgoing({ url: 'http://127.0.0.1:9/', secretToken: S.badOption + '\n' })],
+      ['outgoing.staticToken', withOutgoing({ url: UNUSED_OUTGOING_URL, staticToken: S.badOption + '\r\nX-Injected: 1' })],
+      ['outgoing.staticToken', withOutgoing({ url: UNUSED_OUTGOING_URL, staticToken: S.badOption + '\u00e9' })],
+      ['outgoing.staticToken', withOutgoing({ url: UNUSED_OUTGOING_URL, staticToken: S.badOption + '\u0000' })],
+      ['outgoing.secretToken', withOutgoing({ url: UNUSED_OUTGOING_URL, secretToken: S.badOption + '\n' })],
       ['outgoing.url', withOutgoing({ url: `http://${S.badOption}@[::1`, staticToken: S.outStatic })],
       ['outgoing.url', withOutgoing({ url: `ftp://user:${S.badOption}@127.0.0.1/`, staticToken: S.outStatic })],
       ['outgoing.url', withOutgoing({ url: `http://127.0.0.1:9/?token=${S.badOption}\r\nX-Injected: 1`, staticToken: S.outStatic })],
       ['outgoing.url', withOutgoing({ url: `${S.badOption} http://127.0.0.1:9/`, staticToken: S.outStatic })],
-      ['outgoing.jwtExpiry', withOutgoing({ url: 'http://127.0.0.1:9/', jwtSecret: S.outJwt, jwtExpiry: 5 })],
-      ['outgoing.jwtSecret', withOutgoing({ url: 'http://127.0.0.1:9/', jwtSecret: 12345 })],
-      ['outgoing.name', withOutgoing({ url: 'http://127.0.0.1:9/', jwtSecret: S.outJwt, name: S.badOption + '\r\nX-Injected: 1' })],
+      ['outgoing.jwtExpiry', withOutgoing({ url: UNUSED_OUTGOING_URL, jwtSecret: S.outJwt, jwtExpiry: 5 })],
+      ['outgoing.jwtSecret', withOutgoing({ url: UNUSED_OUTGOING_URL, jwtSecret: 12345 })],
+      ['outgoing.name', withOutgoing({ url: UNUSED_OUTGOING_URL, jwtSecret: S.outJwt, name: S.badOption + '\r\nX-Injected: 1' })],
       ['incoming.port', withIncoming({ port: -1 })],
       ['incoming.host', withIncoming({ host: 'not a host' })],
       ['incoming.tls', withIncoming({ tls: { cert: '/nonexistent/cert.pem', key: '/nonexistent/key.pem' } })],
@@ -597,7 +537,7 @@ describe('1. tokens and JWT secrets never appear in logs, errors, admin info, me
       ['incoming.tls', withIncoming({ tls: { cert: getCerts().leaf.cert, key: `-----BEGIN PRIVATE KEY-----\n${Buffer.from(S.badOption).toString('base64')}\n-----END PRIVATE KEY-----\n` } })],
       ['incoming.tls.key', withIncoming({ tls: { cert: getCerts().leaf.cert, key: `-----BEGIN PRIVATE KEY-----\n${S.badOption}\n-----END PRIVATE KEY-----\n` } })],
       ['incoming.tls.key', withIncoming({ tls: { cert: getCerts().leaf.cert, key: getCerts().otherLeaf.key.replace(/\n(.{8})/, `\n${S.badOption}$1`) } })],
-      ['invalid auth options', { incoming: { port: 0, jwtSecret: '' }, outgoing: { url: 'http://127.0.0.1:9/', staticToken: S.outStatic } }],
+      ['invalid auth options', { incoming: { port: 0, jwtSecret: '' }, outgoing: { url: UNUSED_OUTGOING_URL, staticToken: S.outStatic } }],
       ['invalid auth options', { incoming: { port: 0, staticToken: S.aInStatic }, outgoing: { url: `http://127.0.0.1:9/${S.badOption}` } }]
     ]
     const messages = []
@@ -617,7 +557,7 @@ describe('1. tokens and JWT secrets never appear in logs, errors, admin info, me
     const first = create(base(), capture.api)
     await first.connect()
     const second = create({ ...base(), incoming: { ...base().incoming, port: first.port } }, capture.api)
-    const { error: bindError } = await settle(second.connect())
+    const { error: bindError } = await settleWithin(second.connect())
     // (The native error comes from another realm than jest's: no toBeInstanceOf(Error).)
     expect(bindError && bindError.message).toMatch(/^failed to listen on /)
     expect(second.isConnected()).toBe(false)
@@ -644,7 +584,7 @@ describe('1. tokens and JWT secrets never appear in logs, errors, admin info, me
     })
     const plugin = create({
       incoming: { port: 0, host: '127.0.0.1', jwtSecret: S.aInJwt, staticToken: S.aInStatic },
-      outgoing: { url: 'http://127.0.0.1:9/', jwtSecret: S.outJwt }
+      outgoing: { url: UNUSED_OUTGOING_URL, jwtSecret: S.outJwt }
     })
     await plugin.connect()
     const good = auth('Bearer ' + hs256(S.aInJwt))
@@ -653,7 +593,7 @@ describe('1. tokens and JWT secrets never appear in logs, errors, admin info, me
     plugin.registerDataHandler(() => new Promise(() => {}))
     capture.add('504', (await rawRequest(plugin.port, { headers: good, body: makePrepare({ expiresInMs: 300 }) })).raw)
     capture.add('401', (await rawRequest(plugin.port, { headers: auth('Bearer ' + S.aInStatic + 'x'), body: makePrepare() })).raw)
-    const { error } = await settle(plugin.sendData(makePrepare()))
+    const { error } = await settleWithin(plugin.sendData(makePrepare()))
     addError(capture, 'sendData to port 9', error)
     // Log lines arrive through a thread-safe function: give them a moment.
     for (let i = 0; i < 50 && lines.length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 20))
@@ -819,7 +759,7 @@ describe('3. header injection: CR/LF or non-ASCII never puts an extra header on 
         outgoing: { url: peer.url, staticToken: 'tok', sendIlpDestination: true, http2: h2 }
       })
       await plugin.connect()
-      const { error } = await settle(plugin.sendData(encodePrepare({ destination })))
+      const { error } = await settleWithin(plugin.sendData(encodePrepare({ destination })))
       expect(error).toBeInstanceOf(Error)
       expect(error.ilpErrorCode).toBe('F01')
       expect(error.message).toMatch(/destination/)

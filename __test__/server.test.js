@@ -7,30 +7,30 @@
 // only, `exp` required, rejecting with undefined/null, non-Buffer results, never-settling
 // handlers, the 33,857-byte body limit) runs against ours only.
 const http = require('http')
-const { once } = require('events')
 const jwt = require('jsonwebtoken')
 const IlpPacket = require('ilp-packet')
 const {
   PluginHttp,
-  OriginalPluginHttp,
+  IMPLS,
   MAX_DATA_LENGTH,
+  MAX_PREPARE_LENGTH,
+  MAX_DESTINATION,
+  UNUSED_OUTGOING_URL,
   makePrepare,
   makeFulfill,
   makeReject,
-  disconnectAll
-} = require('./helpers')
-
-const IMPLS = [['ours', PluginHttp], ['1.6.1', OriginalPluginHttp]]
+  connectAndListen,
+  disconnectAll,
+  makeLog,
+  request,
+  sleep
+} = require('./support')
 
 const STATIC_TOKEN = 'static-t0ken-Hq8Zr2'
 const JWT_SECRET = 'jwt-s3cret-Pn4Vx7'
 const JWT_STATIC = 'jwt-side-static-K2m9'
 /** Never contacted: these tests only exercise the incoming side. */
-const OUTGOING = { url: 'http://127.0.0.1/unused', staticToken: 'outgoing-unused' }
-
-/** Largest valid ILP Prepare: 1023-char destination, 32,767 data bytes. */
-const MAX_PREPARE_LENGTH = 33857
-const MAX_DESTINATION = 'test.' + 'a'.repeat(1018)
+const OUTGOING = { url: UNUSED_OUTGOING_URL, staticToken: 'outgoing-unused' }
 
 const FULFILL = makeFulfill(Buffer.from('fulfilled'))
 
@@ -53,64 +53,6 @@ function create (Impl, { incoming = { staticToken: STATIC_TOKEN }, api, ...rest 
   return plugin
 }
 
-/** Connects and returns the bound port (ours: `plugin.port`; 1.6.1: its Node server). */
-async function start (plugin) {
-  await plugin.connect()
-  if (plugin instanceof OriginalPluginHttp) {
-    plugin._app.silent = true // Koa would print every 5xx to the console
-    const server = plugin._httpServer
-    if (!server.listening) await once(server, 'listening')
-    return server.address().port
-  }
-  return plugin.port
-}
-
-/**
- * One raw HTTP/1.1 request on a fresh connection. Resolves with the response even when the
- * server closes the connection while the request body is still being written (early 413/401).
- * `chunked`: send `Transfer-Encoding: chunked` (no Content-Length), in 16 KiB chunks.
- */
-function request (port, { method = 'POST', path = '/', headers = {}, body, chunked = false } = {}) {
-  return new Promise((resolve, reject) => {
-    let response = null
-    const chunks = []
-    const finish = (aborted) => {
-      resolve({
-        status: response.statusCode,
-        headers: response.headers,
-        body: Buffer.concat(chunks),
-        aborted
-      })
-    }
-    const req = http.request({
-      host: '127.0.0.1',
-      port,
-      method,
-      path,
-      headers: chunked ? { ...headers, 'Transfer-Encoding': 'chunked' } : headers,
-      agent: false
-    }, (res) => {
-      response = res
-      res.on('data', (c) => chunks.push(c))
-      res.on('end', () => finish(false))
-      res.on('aborted', () => finish(true))
-      res.on('error', () => finish(true))
-    })
-    req.on('error', (err) => {
-      if (!response) reject(err)
-    })
-    if (body === undefined) {
-      req.end()
-    } else if (chunked) {
-      const CHUNK = 16384
-      for (let i = 0; i < body.length; i += CHUNK) req.write(body.subarray(i, i + CHUNK))
-      req.end()
-    } else {
-      req.end(body)
-    }
-  })
-}
-
 /** POST a packet with the given Authorization value (null: no Authorization header). */
 function post (port, body, { auth = 'Bearer ' + STATIC_TOKEN, headers = {}, ...rest } = {}) {
   const h = { 'Content-Type': 'application/ilp+octet-stream', ...headers }
@@ -131,24 +73,11 @@ function jwtToken (payload = {}, secret = JWT_SECRET, options = { expiresIn: 30 
   return jwt.sign(payload, secret, options)
 }
 
-function sleep (ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-function makeLog () {
-  const lines = { error: [], warn: [], info: [], debug: [], trace: [] }
-  const log = {}
-  for (const level of Object.keys(lines)) {
-    log[level] = (...args) => lines[level].push(args.map(String).join(' '))
-  }
-  return { log, lines }
-}
-
 describe.each(IMPLS)('%s: server (shared)', (name, Impl) => {
   describe('health check', () => {
     test.each(['/', '/health', '/some/deep/path?x=1'])('GET %s -> 200 OK text/plain, no auth', async (path) => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       const res = await request(port, { method: 'GET', path })
       expect(res.status).toBe(200)
       expect(res.body.toString()).toBe('OK')
@@ -157,7 +86,7 @@ describe.each(IMPLS)('%s: server (shared)', (name, Impl) => {
 
     test('GET with a wrong Authorization header is still 200 OK', async () => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       const res = await request(port, { method: 'GET', headers: { Authorization: 'Bearer wrong' } })
       expect(res.status).toBe(200)
       expect(res.body.toString()).toBe('OK')
@@ -165,7 +94,7 @@ describe.each(IMPLS)('%s: server (shared)', (name, Impl) => {
 
     test('GET does not call the data handler', async () => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       const handler = jest.fn(async () => FULFILL)
       plugin.registerDataHandler(handler)
       const res = await request(port, { method: 'GET', headers: { Authorization: 'Bearer ' + STATIC_TOKEN } })
@@ -179,7 +108,7 @@ describe.each(IMPLS)('%s: server (shared)', (name, Impl) => {
     let plugin, port, handler
     beforeEach(async () => {
       plugin = create(Impl)
-      port = await start(plugin)
+      port = await connectAndListen(plugin)
       handler = jest.fn(async () => FULFILL)
       plugin.registerDataHandler(handler)
     })
@@ -246,7 +175,7 @@ describe.each(IMPLS)('%s: server (shared)', (name, Impl) => {
     let plugin, port, handler
     beforeEach(async () => {
       plugin = create(Impl, { incoming: { jwtSecret: JWT_SECRET, staticToken: JWT_STATIC } })
-      port = await start(plugin)
+      port = await connectAndListen(plugin)
       handler = jest.fn(async () => FULFILL)
       plugin.registerDataHandler(handler)
     })
@@ -290,7 +219,7 @@ describe.each(IMPLS)('%s: server (shared)', (name, Impl) => {
   describe('data handler', () => {
     test('no data handler -> 502, still serving', async () => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       const res = await post(port, makePrepare())
       expect(res.status).toBe(502)
       await expectServing(plugin, port)
@@ -298,7 +227,7 @@ describe.each(IMPLS)('%s: server (shared)', (name, Impl) => {
 
     test('deregistered data handler -> 502', async () => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       const handler = jest.fn(async () => FULFILL)
       plugin.registerDataHandler(handler)
       plugin.deregisterDataHandler()
@@ -314,7 +243,7 @@ describe.each(IMPLS)('%s: server (shared)', (name, Impl) => {
       ['returns Promise.reject(new Error)', () => Promise.reject(new Error('rejected'))]
     ])('handler %s -> 500, still serving', async (_, handler) => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       plugin.registerDataHandler(handler)
       const res = await post(port, makePrepare())
       expect(res.status).toBe(500)
@@ -323,7 +252,7 @@ describe.each(IMPLS)('%s: server (shared)', (name, Impl) => {
 
     test('synchronous handler returning a Buffer -> 200 with its exact bytes', async () => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       const answer = makeReject({ code: 'F02', message: 'sync answer' })
       plugin.registerDataHandler(() => answer)
       const res = await post(port, makePrepare())
@@ -334,7 +263,7 @@ describe.each(IMPLS)('%s: server (shared)', (name, Impl) => {
 
     test('async handler -> 200 application/octet-stream with its exact bytes', async () => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       plugin.registerDataHandler(async () => {
         await sleep(20)
         return FULFILL
@@ -348,7 +277,7 @@ describe.each(IMPLS)('%s: server (shared)', (name, Impl) => {
 
     test('the handler receives exactly the request bytes (every byte value) and the answer is byte-exact', async () => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       const data = Buffer.alloc(256 * 40)
       for (let i = 0; i < data.length; i++) data[i] = i % 256
       const prepare = makePrepare({ destination: 'test.peer.bob.x', amount: '18446744073709551615', data })
@@ -370,7 +299,7 @@ describe.each(IMPLS)('%s: server (shared)', (name, Impl) => {
 
     test('the handler gets a Buffer', async () => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       let isBuffer
       plugin.registerDataHandler((buf) => {
         isBuffer = Buffer.isBuffer(buf)
@@ -389,7 +318,7 @@ describe.each(IMPLS)('%s: server (shared)', (name, Impl) => {
       ['application/x-www-form-urlencoded', 'application/x-www-form-urlencoded']
     ])('any request Content-Type is accepted: %s', async (_, contentType) => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       const prepare = makePrepare({ data: Buffer.from('{"a":1}&b=2') })
       let received
       plugin.registerDataHandler(async (buf) => {
@@ -406,7 +335,7 @@ describe.each(IMPLS)('%s: server (shared)', (name, Impl) => {
 
     test('any POST path is served', async () => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       plugin.registerDataHandler(() => FULFILL)
       const res = await post(port, makePrepare(), { path: '/some/path?q=1' })
       expect(res.status).toBe(200)
@@ -415,7 +344,7 @@ describe.each(IMPLS)('%s: server (shared)', (name, Impl) => {
 
     test('chunked request body (no Content-Length) is read exactly', async () => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       const prepare = makePrepare({ data: Buffer.alloc(20000, 0x5a) })
       let received
       plugin.registerDataHandler(async (buf) => {
@@ -430,7 +359,7 @@ describe.each(IMPLS)('%s: server (shared)', (name, Impl) => {
 
     test('concurrent requests each get their own answer', async () => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       plugin.registerDataHandler(async (buf) => {
         const { data } = IlpPacket.deserializeIlpPrepare(buf)
         await sleep(Math.floor(Math.random() * 30))
@@ -455,7 +384,7 @@ describe.each(IMPLS)('%s: server (shared)', (name, Impl) => {
       ['1 MiB chunked', 1024 * 1024, true]
     ])('%s -> 413, handler not called, still serving', async (_, size, chunked) => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       const handler = jest.fn(async () => FULFILL)
       plugin.registerDataHandler(handler)
       const res = await post(port, Buffer.alloc(size, 1), { chunked })
@@ -468,7 +397,7 @@ describe.each(IMPLS)('%s: server (shared)', (name, Impl) => {
 
     test('1 MiB body with no data handler -> 413 (size is checked before the handler)', async () => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       const res = await post(port, Buffer.alloc(1024 * 1024, 1))
       expect(res.status).toBe(413)
       await expectServing(plugin, port)
@@ -476,7 +405,7 @@ describe.each(IMPLS)('%s: server (shared)', (name, Impl) => {
 
     test('1 MiB body with bad auth -> 401 (auth is checked before the size)', async () => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       const handler = jest.fn(async () => FULFILL)
       plugin.registerDataHandler(handler)
       const res = await post(port, Buffer.alloc(1024 * 1024, 1), { auth: 'Bearer wrong' })
@@ -488,7 +417,7 @@ describe.each(IMPLS)('%s: server (shared)', (name, Impl) => {
 
   test('old keep-alive connection after disconnect: the request never reaches the handler (502 or closed)', async () => {
     const plugin = create(Impl)
-    const port = await start(plugin)
+    const port = await connectAndListen(plugin)
     const handler = jest.fn(async () => FULFILL)
     plugin.registerDataHandler(handler)
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
@@ -526,7 +455,7 @@ describe('ours: server (FIX behaviour)', () => {
 
   test('HEAD any path -> 200, no body, text/plain, no auth', async () => {
     const plugin = create(Impl)
-    const port = await start(plugin)
+    const port = await connectAndListen(plugin)
     for (const path of ['/', '/health', '/a/b?c=d']) {
       const res = await request(port, { method: 'HEAD', path })
       expect(res.status).toBe(200)
@@ -538,7 +467,7 @@ describe('ours: server (FIX behaviour)', () => {
 
   test.each(['PUT', 'DELETE', 'PATCH', 'OPTIONS'])('%s -> 405 with Allow: GET, HEAD, POST (with or without auth), handler not called', async (method) => {
     const plugin = create(Impl)
-    const port = await start(plugin)
+    const port = await connectAndListen(plugin)
     const handler = jest.fn(async () => FULFILL)
     plugin.registerDataHandler(handler)
     for (const auth of [undefined, 'Bearer ' + STATIC_TOKEN]) {
@@ -557,7 +486,7 @@ describe('ours: server (FIX behaviour)', () => {
     let plugin, port, handler
     beforeEach(async () => {
       plugin = create(Impl, { incoming: { jwtSecret: JWT_SECRET, staticToken: JWT_STATIC } })
-      port = await start(plugin)
+      port = await connectAndListen(plugin)
       handler = jest.fn(async () => FULFILL)
       plugin.registerDataHandler(handler)
     })
@@ -580,7 +509,7 @@ describe('ours: server (FIX behaviour)', () => {
 
     test('JWT-only side (no static token) accepts an HS256 JWT with exp, rejects without', async () => {
       const only = create(Impl, { incoming: { jwtSecret: JWT_SECRET } })
-      const onlyPort = await start(only)
+      const onlyPort = await connectAndListen(only)
       only.registerDataHandler(() => FULFILL)
       expect((await post(onlyPort, makePrepare(), { auth: 'Bearer ' + jwtToken() })).status).toBe(200)
       expect((await post(onlyPort, makePrepare(), { auth: jwtToken() })).status).toBe(200)
@@ -599,7 +528,7 @@ describe('ours: server (FIX behaviour)', () => {
       ['rejects with a plain object', () => Promise.reject({ message: 'x' })] // eslint-disable-line prefer-promise-reject-errors
     ])('handler %s -> 500, still serving', async (_, handler) => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       plugin.registerDataHandler(handler)
       const res = await post(port, makePrepare())
       expect(res.status).toBe(500)
@@ -618,7 +547,7 @@ describe('ours: server (FIX behaviour)', () => {
     ])('handler returning %s -> 500 and an error log line, still serving', async (_, handler) => {
       const { log, lines } = makeLog()
       const plugin = create(Impl, { api: { log } })
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       plugin.registerDataHandler(handler)
       const res = await post(port, makePrepare())
       expect(res.status).toBe(500)
@@ -632,7 +561,7 @@ describe('ours: server (FIX behaviour)', () => {
 
     test('handler that never settles -> 504 once the Prepare has expired, still serving', async () => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       let called = 0
       plugin.registerDataHandler(() => {
         called++
@@ -650,7 +579,7 @@ describe('ours: server (FIX behaviour)', () => {
 
     test('two never-settling requests with different expiries are answered 504 independently', async () => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       plugin.registerDataHandler(() => new Promise(() => {}))
       const t0 = Date.now()
       const [a, b] = await Promise.all([
@@ -668,7 +597,7 @@ describe('ours: server (FIX behaviour)', () => {
   describe('results', () => {
     test('Uint8Array result -> 200 with its exact bytes', async () => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       const answer = makeFulfill(Buffer.from('from a Uint8Array'))
       plugin.registerDataHandler(async () => new Uint8Array(answer))
       const res = await post(port, makePrepare())
@@ -679,7 +608,7 @@ describe('ours: server (FIX behaviour)', () => {
 
     test('Uint8Array view into a larger buffer -> exactly the viewed bytes', async () => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       const answer = makeFulfill(Buffer.from('viewed'))
       const backing = new Uint8Array(answer.length + 20).fill(0xee)
       backing.set(answer, 10)
@@ -691,7 +620,7 @@ describe('ours: server (FIX behaviour)', () => {
 
     test('Buffer slice of a larger buffer -> exactly the slice', async () => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       const answer = makeFulfill(Buffer.from('sliced'))
       const backing = Buffer.concat([Buffer.alloc(7, 0xff), answer, Buffer.alloc(9, 0xff)])
       plugin.registerDataHandler(() => backing.subarray(7, 7 + answer.length))
@@ -702,7 +631,7 @@ describe('ours: server (FIX behaviour)', () => {
 
     test('empty Buffer result -> 200 with an empty body', async () => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       plugin.registerDataHandler(() => Buffer.alloc(0))
       const res = await post(port, makePrepare())
       expect(res.status).toBe(200)
@@ -722,7 +651,7 @@ describe('ours: server (FIX behaviour)', () => {
       expect(parsed.data.length).toBe(32767)
 
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       const received = []
       plugin.registerDataHandler(async (buf) => {
         received.push(Buffer.from(buf))
@@ -741,7 +670,7 @@ describe('ours: server (FIX behaviour)', () => {
       // 32,767 data bytes with a short destination: over 32,767 bytes in total.
       const body = makePrepare({ data: Buffer.alloc(MAX_DATA_LENGTH, 3) })
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       let received
       plugin.registerDataHandler(async (buf) => {
         received = Buffer.from(buf)
@@ -756,7 +685,7 @@ describe('ours: server (FIX behaviour)', () => {
 
     test('many 413s in a row, then normal service', async () => {
       const plugin = create(Impl)
-      const port = await start(plugin)
+      const port = await connectAndListen(plugin)
       for (let i = 0; i < 5; i++) {
         const res = await post(port, Buffer.alloc(1024 * 1024, 2), { chunked: i % 2 === 1 })
         expect(res.status).toBe(413)
@@ -768,7 +697,7 @@ describe('ours: server (FIX behaviour)', () => {
   test('every bad case in a row, then normal service', async () => {
     const { log } = makeLog()
     const plugin = create(Impl, { api: { log } })
-    const port = await start(plugin)
+    const port = await connectAndListen(plugin)
     const expect413 = async (size, chunked) => expect((await post(port, Buffer.alloc(size), { chunked })).status).toBe(413)
     expect((await request(port, { method: 'PUT' })).status).toBe(405)
     expect((await post(port, makePrepare(), { auth: 'Bearer nope' })).status).toBe(401)

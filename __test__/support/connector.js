@@ -1,11 +1,11 @@
 'use strict'
-// Shared by the end-to-end tests that run a real ilp-connector (connector, connector-multi,
+// For the end-to-end tests that run a real ilp-connector (connector, connector-multi,
 // cluster): plugin names, secrets, a recording logger, reply parsing, and the capture of the
 // connector's own log (riverpig) so nothing lands on stdout.
 const crypto = require('crypto')
 const { Writable } = require('stream')
 const IlpPacket = require('ilp-packet')
-const { PluginHttp, OriginalPluginHttp } = require('./helpers')
+const { PluginHttp, OriginalPluginHttp } = require('./plugins')
 
 const OURS = 'ilp-plugin-http-rs'
 const ORIGINAL = 'ilp-plugin-http'
@@ -42,8 +42,6 @@ function parseResponse (buffer) {
   throw new Error(`not a Fulfill or Reject: type ${buffer[0]}`)
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
 /**
  * Sends everything riverpig writes (the connector's logs and, through api.log, ours) to memory
  * instead of stdout. Returns `{ text(), reset() }`. Nothing in the tests depends on it except
@@ -72,6 +70,5 @@ module.exports = {
   secret,
   recordingLogger,
   parseResponse,
-  sleep,
   captureConnectorLog
 }

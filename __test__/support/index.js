@@ -1,0 +1,28 @@
+'use strict'
+// Shared test support: the one place for every helper more than one suite needs. Suites
+// `require('./support')`; each helper lives in exactly one module below (none of them ends in
+// `.test.js`, so jest never runs them as suites). Every socket is on 127.0.0.1.
+//
+//   constants.js  body limits, the unused outgoing URL, …
+//   packets.js    ILP Prepare / Fulfill / Reject builders
+//   plugins.js    the two plugin classes, their bound ports, disconnectAll, a recording log
+//   peers.js      free ports, raw HTTP and TCP peers
+//   wait.js       sleep, waitFor, rejectionOf, withTimeout, settleWithin
+//   http1.js      HTTP/1.1 requests: Node's client, raw sockets, a response parser
+//   h2frames.js   HTTP/2 frames and HPACK by hand, a frame parser
+//   prng.js       a seeded PRNG
+//   figures.js    measured figures as JSON, median / spread, fd count
+//   certs.js      test certificates (node-forge), required as `require('./support/certs')`
+//   connector.js  the harness of the end-to-end tests with a real ilp-connector (required
+//                 separately: `require('./support/connector')`, it loads ilp-connector's log)
+module.exports = {
+  ...require('./constants'),
+  ...require('./packets'),
+  ...require('./plugins'),
+  ...require('./peers'),
+  ...require('./wait'),
+  ...require('./http1'),
+  ...require('./h2frames'),
+  ...require('./prng'),
+  ...require('./figures')
+}
