@@ -7,10 +7,9 @@
 //    (fixtures/bad-js-values.js) that must print its outcome and exit by itself with code 0.
 // 9. connect()/disconnect() called without awaiting, in any interleaving: the last call wins
 //    (the plugin ends in the state the last call asked for, and its port says so).
-const net = require('net')
 const path = require('path')
 const { spawn } = require('child_process')
-const { PluginHttp, UNUSED_OUTGOING_URL, makeFulfill, freePort, disconnectAll } = require('./helpers')
+const { PluginHttp, UNUSED_OUTGOING_URL, makeFulfill, freePort, disconnectAll, tcpConnects, prng } = require('./support')
 
 const TOKEN = 'hardening-js-t0ken'
 const FIXTURE = path.join(__dirname, 'fixtures', 'bad-js-values.js')
@@ -71,25 +70,6 @@ describe('8. bad JS values never crash the process nor keep it alive', () => {
   })
 })
 
-/** True when a TCP connection to the port is accepted. */
-function listening (port) {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1')
-    socket.once('connect', () => { socket.destroy(); resolve(true) })
-    socket.once('error', () => resolve(false))
-  })
-}
-
-/** A deterministic PRNG (mulberry32), so a failing interleaving can be replayed. */
-function prng (seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 describe('9. connect()/disconnect(): the last call wins', () => {
   async function plugin () {
     const port = await freePort()
@@ -112,7 +92,7 @@ describe('9. connect()/disconnect(): the last call wins', () => {
     const { p, port } = await plugin()
     await interleave(p, ['connect', 'disconnect', 'connect'])
     expect(p.isConnected()).toBe(true)
-    expect(await listening(port)).toBe(true)
+    expect(await tcpConnects(port)).toBe(true)
   })
 
   test('[disconnect, connect, disconnect] on a connected plugin ends disconnected, not listening', async () => {
@@ -120,7 +100,7 @@ describe('9. connect()/disconnect(): the last call wins', () => {
     await p.connect()
     await interleave(p, ['disconnect', 'connect', 'disconnect'])
     expect(p.isConnected()).toBe(false)
-    expect(await listening(port)).toBe(false)
+    expect(await tcpConnects(port)).toBe(false)
   })
 
   test('calls made while a disconnect is awaited: the last one wins', async () => {
@@ -131,7 +111,7 @@ describe('9. connect()/disconnect(): the last call wins', () => {
     await interleave(p, ['connect', 'disconnect', 'connect'])
     await first
     expect(p.isConnected()).toBe(true)
-    expect(await listening(port)).toBe(true)
+    expect(await tcpConnects(port)).toBe(true)
   })
 
   test('200 seeded random interleavings from both states (the seed is in the failure message)', async () => {
@@ -148,7 +128,7 @@ describe('9. connect()/disconnect(): the last call wins', () => {
       const late = calls.slice(split).map((name) => p[name]())
       await Promise.all([...early, ...late])
       const wanted = calls[calls.length - 1] === 'connect'
-      const state = { round, start, calls, connected: p.isConnected(), listening: await listening(port) }
+      const state = { round, start, calls, connected: p.isConnected(), listening: await tcpConnects(port) }
       expect(state).toEqual({ ...state, connected: wanted, listening: wanted })
     }
   })
