@@ -38,7 +38,9 @@ const {
   fdCount,
   sleep,
   waitFor,
+  settleWithin,
   request,
+  h2Request,
   rawConnect,
   exchange,
   trickle,
@@ -261,37 +263,19 @@ async function expectPromptlyServed (port) {
 }
 
 /** The same over h2c (Node's http2 client), on a fresh session. */
-function wellBehavedH2 (port, { timeoutMs = 5000 } = {}) {
-  const body = makePrepare({ data: WELL_MARK })
+async function wellBehavedH2 (port, { timeoutMs = 5000 } = {}) {
   const started = Date.now()
-  return new Promise((resolve) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`)
-    sessions.add(session)
-    let done = false
-    const finish = (result) => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      session.destroy()
-      sessions.delete(session)
-      resolve({ ms: Date.now() - started, ...result })
-    }
-    session.on('error', (err) => finish({ error: err.code || err.message }))
-    const req = session.request({
-      ':method': 'POST',
-      ':path': '/',
-      authorization: AUTH,
-      'content-type': 'application/ilp+octet-stream'
-    })
-    let status
-    const chunks = []
-    req.on('response', (headers) => { status = headers[':status'] })
-    req.on('data', (c) => chunks.push(c))
-    req.on('end', () => finish({ status, body: Buffer.concat(chunks) }))
-    req.on('error', (err) => finish({ error: err.code || err.message }))
-    const timer = setTimeout(() => finish({ error: `no answer within ${timeoutMs} ms` }), timeoutMs)
-    req.end(body)
-  })
+  const outcome = await settleWithin(h2Request(`http://127.0.0.1:${port}`, {
+    headers: { authorization: AUTH, 'content-type': 'application/ilp+octet-stream' },
+    body: makePrepare({ data: WELL_MARK }),
+    timeoutMs
+  }))
+  const ms = Date.now() - started
+  if (!outcome.ok) {
+    const { error } = outcome
+    return { ms, error: error.code === 'TIMEOUT' ? error.message : (error.code || error.message) }
+  }
+  return { ms, status: outcome.value.status, body: outcome.value.body }
 }
 
 async function expectPromptlyServedH2 (port) {

@@ -1,28 +1,20 @@
 'use strict'
 // The HTTP/2 client opens more sessions when the peer's SETTINGS_MAX_CONCURRENT_STREAMS is
 // reached, also for the very first burst of requests, and never exceeds that limit.
-const http2 = require('http2')
-const { PluginHttp, makePrepare, makeFulfill } = require('./support')
+const { PluginHttp, makePrepare, makeFulfill, startH2Peer } = require('./support')
 
 const MAX_STREAMS = 5
 
 /** An h2c peer that allows MAX_STREAMS streams per session and answers after `delayMs`. */
 async function startLimitedPeer (delayMs) {
-  const server = http2.createServer({ settings: { maxConcurrentStreams: MAX_STREAMS } })
-  const stats = { sessions: 0, streams: 0, maxOpenPerSession: 0, refused: 0 }
-  const sessions = new Set()
-  server.on('session', (session) => {
-    stats.sessions++
-    sessions.add(session)
-    session.open = 0
-    session.on('close', () => sessions.delete(session))
-  })
-  server.on('stream', (stream) => {
+  const stats = { streams: 0, maxOpenPerSession: 0, get sessions () { return peer.sessions } }
+  const open = new Map() // session -> streams open on it
+  const peer = await startH2Peer((stream) => {
     const session = stream.session
-    session.open++
+    open.set(session, (open.get(session) || 0) + 1)
     stats.streams++
-    stats.maxOpenPerSession = Math.max(stats.maxOpenPerSession, session.open)
-    stream.on('close', () => { session.open-- })
+    stats.maxOpenPerSession = Math.max(stats.maxOpenPerSession, open.get(session))
+    stream.on('close', () => open.set(session, open.get(session) - 1))
     stream.resume()
     stream.on('end', () => {
       setTimeout(() => {
@@ -31,16 +23,8 @@ async function startLimitedPeer (delayMs) {
         stream.end(makeFulfill(Buffer.from('ok')))
       }, delayMs)
     })
-  })
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return {
-    url: `http://127.0.0.1:${server.address().port}/`,
-    stats,
-    close: () => new Promise((resolve) => {
-      for (const session of sessions) session.destroy()
-      server.close(() => resolve())
-    })
-  }
+  }, { settings: { maxConcurrentStreams: MAX_STREAMS } })
+  return { url: peer.url, stats, close: peer.close }
 }
 
 let peer, plugin

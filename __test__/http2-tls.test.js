@@ -12,10 +12,8 @@
 // - the foundation rows (401, 500, 413, health check, expiry, response limit) over every transport
 //
 // Certificates come from ./certs.js (node-forge, generated once for this file).
-const https = require('https')
 const http2 = require('http2')
 const tls = require('tls')
-const net = require('net')
 const fs = require('fs')
 const os = require('os')
 const path = require('path')
@@ -34,6 +32,12 @@ const {
   largestPrepare,
   freePort,
   startRawPeer,
+  startCountingProxy,
+  startH2Peer,
+  startHttpsPeer,
+  h2Request,
+  httpsRequest,
+  readStream,
   portOf,
   sleep,
   rejectionOf,
@@ -152,154 +156,32 @@ function echoReply (prepareBytes) {
 // Raw peers and raw clients
 // ---------------------------------------------------------------------------------------------
 
-/** A TCP proxy on 127.0.0.1:0 to 127.0.0.1:targetPort that counts accepted connections. */
+/** A counting TCP proxy to 127.0.0.1:targetPort (support/peers.js), closed after the test. */
 async function countingProxy (targetPort) {
-  const sockets = new Set()
-  let connections = 0
-  let open = 0
-  const server = net.createServer((down) => {
-    connections++
-    open++
-    const up = net.connect(targetPort, '127.0.0.1')
-    sockets.add(down)
-    sockets.add(up)
-    down.on('error', () => {})
-    up.on('error', () => {})
-    down.pipe(up)
-    up.pipe(down)
-    down.on('close', () => { open--; sockets.delete(down); up.destroy() })
-    up.on('close', () => { sockets.delete(up); down.destroy() })
-  })
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  defer(() => new Promise((resolve) => {
-    for (const s of sockets) s.destroy()
-    server.close(() => resolve())
-  }))
-  return {
-    port: server.address().port,
-    get connections () { return connections },
-    get open () { return open }
-  }
+  const proxy = await startCountingProxy(targetPort)
+  defer(proxy.close)
+  return proxy
 }
 
-/**
- * A Node HTTP/2 server peer (h2c, or TLS with `secure: true`) on 127.0.0.1:0.
- * `onStream(stream, headers)` handles each stream. Returns `{ port, url, sessions }`.
- */
-async function startH2Peer (onStream, { secure = false, cert = CERTS.leaf } = {}) {
-  const server = secure
-    ? http2.createSecureServer({ cert: cert.cert, key: cert.key })
-    : http2.createServer()
-  const sessions = new Set()
-  let sessionCount = 0
-  server.on('session', (session) => {
-    sessionCount++
-    sessions.add(session)
-    session.on('error', () => {})
-    session.on('close', () => sessions.delete(session))
-  })
-  server.on('stream', (stream, headers) => {
-    stream.on('error', () => {})
-    onStream(stream, headers)
-  })
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address()
-  defer(() => new Promise((resolve) => {
-    for (const s of sessions) s.destroy()
-    server.close(() => resolve())
-  }))
-  return {
-    port,
-    url: `${secure ? 'https' : 'http'}://${secure ? 'localhost' : '127.0.0.1'}:${port}/`,
-    get sessions () { return sessionCount }
-  }
+/** An HTTP/2 peer (support/h2.js) with the test certificate, closed after the test. */
+async function h2Peer (onStream, { secure = false, cert = CERTS.leaf } = {}) {
+  const peer = await startH2Peer(onStream, { secure, cert })
+  defer(peer.close)
+  return peer
 }
 
-/** Reads a stream's request body. */
-function readStream (stream) {
-  return new Promise((resolve, reject) => {
-    const chunks = []
-    stream.on('data', (c) => chunks.push(c))
-    stream.on('end', () => resolve(Buffer.concat(chunks)))
-    stream.on('error', reject)
-  })
+/** An HTTPS/1.1 peer (support/h2.js) with the test certificate, closed after the test. */
+async function httpsPeer (handler, { cert = CERTS.leaf, ALPNProtocols } = {}) {
+  const peer = await startHttpsPeer(handler, { cert, ALPNProtocols })
+  defer(peer.close)
+  return peer
 }
 
-/** A raw HTTPS (HTTP/1.1) server peer on 127.0.0.1:0; `handler(req, res, body)`. */
-async function startHttpsPeer (handler, { cert = CERTS.leaf, ALPNProtocols } = {}) {
-  const sockets = new Set()
-  const server = https.createServer({ cert: cert.cert, key: cert.key, ...(ALPNProtocols ? { ALPNProtocols } : {}) }, (req, res) => {
-    const chunks = []
-    req.on('data', (c) => chunks.push(c))
-    req.on('end', () => handler(req, res, Buffer.concat(chunks)))
-  })
-  server.on('secureConnection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
-  server.on('tlsClientError', () => {})
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address()
-  defer(() => new Promise((resolve) => {
-    for (const s of sockets) s.destroy()
-    server.closeAllConnections()
-    server.close(() => resolve())
-  }))
-  return { port, url: `https://localhost:${port}/` }
-}
-
-/**
- * One request with Node's HTTP/2 client. `authority` e.g. 'http://127.0.0.1:1234' or
- * 'https://127.0.0.1:1234' (then `ca` is trusted). Resolves `{ status, headers, body }`.
- */
-function h2Request (authority, { method = 'POST', path: reqPath = '/', headers = {}, body, ca } = {}) {
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(authority, ca ? { ca } : {})
-    let done = false
-    let status
-    let responseHeaders
-    const chunks = []
-    const finish = (error) => {
-      if (done) return
-      done = true
-      session.destroy()
-      if (status !== undefined) resolve({ status, headers: responseHeaders, body: Buffer.concat(chunks) })
-      else reject(error || new Error('no response'))
-    }
-    session.on('error', finish)
-    const endStream = body === undefined
-    const req = session.request({ ':method': method, ':path': reqPath, ...headers }, { endStream })
-    req.on('response', (h) => { responseHeaders = h; status = h[':status'] })
-    req.on('data', (c) => chunks.push(c))
-    req.on('end', () => finish())
-    req.on('error', finish)
-    req.on('close', () => finish())
-    if (!endStream) req.end(body)
-  })
-}
-
-/** One HTTPS/1.1 request to 127.0.0.1:port trusting the test CA. Resolves `{ status, headers, body }`. */
-function httpsRequest (port, { method = 'POST', path: reqPath = '/', headers = {}, body, chunked = false } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, method, path: reqPath, headers, ca: CERTS.ca.cert, agent: false }, (res) => {
-      const chunks = []
-      res.on('data', (c) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    if (body === undefined) return req.end()
-    if (!chunked) {
-      req.setHeader('content-length', body.length)
-      return req.end(body)
-    }
-    for (let i = 0; i < body.length; i += 4096) req.write(body.subarray(i, i + 4096))
-    req.end()
-  })
-}
-
-/** A raw request to our server in `mode` ('h2c' and 'TLS + h2' use http2; 'TLS + HTTP/1.1' https). */
-function rawRequest (mode, port, options) {
+/** A request to our server in `mode` ('h2c' and 'TLS + h2' use http2; 'TLS + HTTP/1.1' https). */
+function requestOver (mode, port, options) {
   if (!mode.tls) return h2Request(`http://127.0.0.1:${port}`, options)
   if (mode.http2) return h2Request(`https://127.0.0.1:${port}`, { ...options, ca: CERTS.ca.cert })
-  return httpsRequest(port, options)
+  return httpsRequest(port, { ...options, ca: CERTS.ca.cert })
 }
 
 /** The largest valid Prepare (33,857 bytes), with random data. */
@@ -574,7 +456,7 @@ describe('HTTP/2 client against a peer that goes away', () => {
     let refused = 0
     let openOnFirst = 0
     let processedOnFirst = 0
-    const peer = await startH2Peer((stream) => {
+    const peer = await h2Peer((stream) => {
       const session = stream.session
       if (goaway && session === goaway.session && stream.id > goaway.lastStreamId) {
         // Above the GOAWAY's last stream id: not processed (RFC 9113 6.8).
@@ -623,7 +505,7 @@ describe('HTTP/2 client against a peer that goes away', () => {
   test('a peer destroying the connection mid-load: in-flight Prepares reject T01 before they expire, the next sendData works', async () => {
     let killed = false
     let seenBeforeKill = 0
-    const peer = await startH2Peer((stream) => {
+    const peer = await h2Peer((stream) => {
       if (!killed) {
         // Hold the first streams unanswered, then kill the connection on the 10th.
         seenBeforeKill++
@@ -755,7 +637,7 @@ describe('TLS: a peer that does not agree to h2', () => {
   })
 
   test('HTTPS server offering only http/1.1: http2 client rejects T01; the HTTP/1.1 client works', async () => {
-    const peer = await startHttpsPeer((req, res, body) => {
+    const peer = await httpsPeer((req, res, body) => {
       res.writeHead(200, { 'content-type': 'application/octet-stream' })
       res.end(echoReply(body))
     }, { ALPNProtocols: ['http/1.1'] })
@@ -809,7 +691,7 @@ describe.each(MODES.map((m) => [m.name, m]))('foundation rows over %s', (modeNam
 
   test('raw request with a wrong token: 401 "invalid authorization"', async () => {
     const server = await startOurServer({ tls: mode.tls ? CERTS.leaf : undefined, handler: async (data) => replyFor(data) })
-    const res = await rawRequest(mode, server.port, { headers: { authorization: 'Bearer nope', 'content-type': 'application/ilp+octet-stream' }, body: makePrepare() })
+    const res = await requestOver(mode, server.port, { headers: { authorization: 'Bearer nope', 'content-type': 'application/ilp+octet-stream' }, body: makePrepare() })
     expect(res.status).toBe(401)
     expect(res.body.toString()).toBe('invalid authorization')
   })
@@ -836,20 +718,20 @@ describe.each(MODES.map((m) => [m.name, m]))('foundation rows over %s', (modeNam
     const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/ilp+octet-stream' }
     const tooBig = crypto.randomBytes(MAX_PREPARE_LENGTH + 1)
     if (mode.http2) {
-      const withLength = await rawRequest(mode, server.port, { headers: { ...headers, 'content-length': String(tooBig.length) }, body: tooBig })
+      const withLength = await requestOver(mode, server.port, { headers: { ...headers, 'content-length': String(tooBig.length) }, body: tooBig })
       expect(withLength.status).toBe(413)
-      const withoutLength = await rawRequest(mode, server.port, { headers, body: tooBig })
+      const withoutLength = await requestOver(mode, server.port, { headers, body: tooBig })
       expect(withoutLength.status).toBe(413)
     } else {
-      const withLength = await rawRequest(mode, server.port, { headers, body: tooBig })
+      const withLength = await requestOver(mode, server.port, { headers, body: tooBig })
       expect(withLength.status).toBe(413)
-      const chunked = await rawRequest(mode, server.port, { headers, body: tooBig, chunked: true })
+      const chunked = await requestOver(mode, server.port, { headers, body: tooBig, chunked: true })
       expect(chunked.status).toBe(413)
     }
     expect(seen).toHaveLength(0)
 
     const largest = randomLargestPrepare()
-    const ok = await rawRequest(mode, server.port, { headers, body: largest })
+    const ok = await requestOver(mode, server.port, { headers, body: largest })
     expect(ok.status).toBe(200)
     expect(ok.headers['content-type']).toBe('application/octet-stream')
     expect(ok.body.equals(replyFor(largest))).toBe(true)
@@ -865,11 +747,11 @@ describe.each(MODES.map((m) => [m.name, m]))('foundation rows over %s', (modeNam
 
   test('GET and HEAD health check: 200 "OK" text/plain, no auth', async () => {
     const server = await startOurServer({ tls: mode.tls ? CERTS.leaf : undefined })
-    const get = await rawRequest(mode, server.port, { method: 'GET', path: '/health' })
+    const get = await requestOver(mode, server.port, { method: 'GET', path: '/health' })
     expect(get.status).toBe(200)
     expect(get.body.toString()).toBe('OK')
     expect(get.headers['content-type']).toMatch(/^text\/plain/)
-    const head = await rawRequest(mode, server.port, { method: 'HEAD', path: '/' })
+    const head = await requestOver(mode, server.port, { method: 'HEAD', path: '/' })
     expect(head.status).toBe(200)
     expect(head.body.length).toBe(0)
   })
@@ -888,7 +770,7 @@ describe.each(MODES.map((m) => [m.name, m]))('foundation rows over %s', (modeNam
     expect(settledAt).toBeGreaterThanOrEqual(expiresAt.getTime() - 200)
     expect(settledAt).toBeLessThanOrEqual(expiresAt.getTime() + 1000)
 
-    const res = await rawRequest(mode, server.port, {
+    const res = await requestOver(mode, server.port, {
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/ilp+octet-stream' },
       body: makePrepare({ expiresInMs: 800 })
     })
@@ -899,7 +781,7 @@ describe.each(MODES.map((m) => [m.name, m]))('foundation rows over %s', (modeNam
     const answer = (size) => crypto.createHash('sha512').update(String(size)).digest().toString('hex').repeat(Math.ceil(size / 128)).slice(0, size)
     let url
     if (mode.http2) {
-      const peer = await startH2Peer((stream) => {
+      const peer = await h2Peer((stream) => {
         readStream(stream).then((body) => {
           const prepare = IlpPacket.deserializeIlpPrepare(body)
           const reply = Buffer.from(answer(Number(prepare.data.toString())))
@@ -912,7 +794,7 @@ describe.each(MODES.map((m) => [m.name, m]))('foundation rows over %s', (modeNam
       }, { secure: mode.tls })
       url = peer.url
     } else {
-      const peer = await startHttpsPeer((req, res, body) => {
+      const peer = await httpsPeer((req, res, body) => {
         const prepare = IlpPacket.deserializeIlpPrepare(body)
         const reply = Buffer.from(answer(Number(prepare.data.toString())))
         const resHeaders = { 'content-type': 'application/octet-stream' }

@@ -6,7 +6,6 @@
 // Shared behaviour runs against ours and ilp-plugin-http 1.6.1; FIX behaviour (every bad option
 // throws at construction naming the option, `incoming.host`, logging, HTTP/2 query) runs
 // against ours only.
-const http2 = require('http2')
 const jwt = require('jsonwebtoken')
 const ILDCP = require('ilp-protocol-ildcp')
 const {
@@ -19,6 +18,8 @@ const {
   makeFulfill,
   freePort,
   startRawPeer,
+  startH2Peer,
+  readStream,
   connectAndListen,
   disconnectAll,
   makeLog,
@@ -107,37 +108,21 @@ function post (port, body, auth, { headers = {} } = {}) {
   return request(port, { headers: { 'Content-Type': ILP_CONTENT_TYPE, Authorization: auth, ...headers }, body })
 }
 
-/** An h2c (cleartext HTTP/2) peer counting sessions; answers FULFILL. */
-async function startH2Peer () {
-  const server = http2.createServer()
-  const sessions = new Set()
-  let sessionCount = 0
+/**
+ * An h2c (cleartext HTTP/2) peer (support/h2.js) recording `requests` (`{ headers, body }`) and
+ * answering FULFILL; `origin` is its http://127.0.0.1:<port>. Closed after the test.
+ */
+async function fulfillingH2Peer () {
   const requests = []
-  server.on('session', (session) => {
-    sessionCount++
-    sessions.add(session)
-    session.on('close', () => sessions.delete(session))
-  })
-  server.on('stream', (stream, headers) => {
-    const chunks = []
-    stream.on('data', (c) => chunks.push(c))
-    stream.on('end', () => {
-      requests.push({ headers, body: Buffer.concat(chunks) })
+  const peer = await startH2Peer((stream, headers) => {
+    readStream(stream).then((body) => {
+      requests.push({ headers, body })
       stream.respond({ ':status': 200, 'content-type': 'application/octet-stream' })
       stream.end(FULFILL)
-    })
+    }, () => {})
   })
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const peer = {
-    url: `http://127.0.0.1:${server.address().port}`,
-    requests,
-    sessions: () => sessionCount,
-    close: () => new Promise((resolve) => {
-      for (const s of sessions) s.destroy()
-      server.close(() => resolve())
-    })
-  }
   cleanups.push(peer.close)
+  peer.requests = requests
   return peer
 }
 
@@ -403,10 +388,10 @@ describe.each(IMPLS)('%s: options (shared)', (name, Impl) => {
     })
 
     test('http2: true speaks h2c to an http:// URL; headers and body as over HTTP/1.1', async () => {
-      const peer = await startH2Peer()
+      const peer = await fulfillingH2Peer()
       const prepare = makePrepare({ destination: 'test.h2.bob' })
       const { plugin } = await start(Impl, {
-        outgoing: { url: peer.url + '/ilp', staticToken: MODERN_STATIC, http2: true, name: 'h2name', sendIlpDestination: true }
+        outgoing: { url: peer.origin + '/ilp', staticToken: MODERN_STATIC, http2: true, name: 'h2name', sendIlpDestination: true }
       })
       const answer = await plugin.sendData(prepare)
       expect(answer.equals(FULFILL)).toBe(true)
@@ -422,25 +407,25 @@ describe.each(IMPLS)('%s: options (shared)', (name, Impl) => {
     })
 
     test('http2MaxRequestsPerSession default (unlimited): sequential requests share one session', async () => {
-      const peer = await startH2Peer()
-      const { plugin } = await start(Impl, { outgoing: { url: peer.url + '/ilp', staticToken: MODERN_STATIC, http2: true } })
+      const peer = await fulfillingH2Peer()
+      const { plugin } = await start(Impl, { outgoing: { url: peer.origin + '/ilp', staticToken: MODERN_STATIC, http2: true } })
       for (let i = 0; i < 6; i++) {
         expect((await plugin.sendData(makePrepare())).equals(FULFILL)).toBe(true)
       }
       expect(peer.requests.length).toBe(6)
-      expect(peer.sessions()).toBe(1)
+      expect(peer.sessions).toBe(1)
     })
 
     test('http2MaxRequestsPerSession 2: six sequential requests use three sessions', async () => {
-      const peer = await startH2Peer()
+      const peer = await fulfillingH2Peer()
       const { plugin } = await start(Impl, {
-        outgoing: { url: peer.url + '/ilp', staticToken: MODERN_STATIC, http2: true, http2MaxRequestsPerSession: 2 }
+        outgoing: { url: peer.origin + '/ilp', staticToken: MODERN_STATIC, http2: true, http2MaxRequestsPerSession: 2 }
       })
       for (let i = 0; i < 6; i++) {
         expect((await plugin.sendData(makePrepare())).equals(FULFILL)).toBe(true)
       }
       expect(peer.requests.length).toBe(6)
-      expect(peer.sessions()).toBe(3)
+      expect(peer.sessions).toBe(3)
     })
   })
 })
@@ -449,8 +434,8 @@ describe('ours: options (FIX behaviour)', () => {
   const Impl = PluginHttp
 
   test('http2 keeps the query string', async () => {
-    const peer = await startH2Peer()
-    const { plugin } = await start(Impl, { outgoing: { url: peer.url + '/p/q?x=1&y=2', staticToken: MODERN_STATIC, http2: true } })
+    const peer = await fulfillingH2Peer()
+    const { plugin } = await start(Impl, { outgoing: { url: peer.origin + '/p/q?x=1&y=2', staticToken: MODERN_STATIC, http2: true } })
     await plugin.sendData(makePrepare())
     expect(peer.requests[0].headers[':path']).toBe('/p/q?x=1&y=2')
   })

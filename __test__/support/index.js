@@ -6,10 +6,11 @@
 //   constants.js  body limits, the unused outgoing URL, …
 //   packets.js    ILP Prepare / Fulfill / Reject builders
 //   plugins.js    the two plugin classes, their bound ports, disconnectAll, a recording log
-//   peers.js      free ports, raw HTTP and TCP peers
+//   peers.js      free ports, raw HTTP and TCP peers, a counting TCP proxy
 //   wait.js       sleep, waitFor, rejectionOf, withTimeout, settleWithin
 //   http1.js      HTTP/1.1 requests: Node's client, raw sockets, a response parser
 //   h2frames.js   HTTP/2 frames and HPACK by hand, a frame parser
+//   h2.js         HTTP/2 and HTTPS with Node's client and server: peers, single requests
 //   prng.js       a seeded PRNG
 //   figures.js    measured figures as JSON, median / spread, fd count
 //   certs.js      test certificates (node-forge), required as `require('./support/certs')`
@@ -23,6 +24,7 @@ module.exports = {
   ...require('./wait'),
   ...require('./http1'),
   ...require('./h2frames'),
+  ...require('./h2'),
   ...require('./prng'),
   ...require('./figures')
 }

@@ -1,6 +1,6 @@
 'use strict'
-// Stand-in peers on 127.0.0.1:0 (a raw Node HTTP server, a raw TCP server), free ports, and
-// whether a port accepts connections.
+// Stand-in peers on 127.0.0.1:0 (a raw Node HTTP server, a raw TCP server, a counting TCP
+// proxy), free ports, and whether a port accepts connections.
 const http = require('http')
 const net = require('net')
 
@@ -83,6 +83,39 @@ async function startTcpPeer (onSocket) {
   }
 }
 
+/**
+ * A TCP proxy on 127.0.0.1:0 to 127.0.0.1:`targetPort` that counts connections. Returns
+ * `{ port, connections, open, close }`: `connections` accepted so far, `open` still open.
+ */
+async function startCountingProxy (targetPort) {
+  const sockets = new Set()
+  let connections = 0
+  let open = 0
+  const server = net.createServer((down) => {
+    connections++
+    open++
+    const up = net.connect(targetPort, '127.0.0.1')
+    sockets.add(down)
+    sockets.add(up)
+    down.on('error', () => {})
+    up.on('error', () => {})
+    down.pipe(up)
+    up.pipe(down)
+    down.on('close', () => { open--; sockets.delete(down); up.destroy() })
+    up.on('close', () => { sockets.delete(up); down.destroy() })
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: server.address().port,
+    get connections () { return connections },
+    get open () { return open },
+    close: () => new Promise((resolve) => {
+      for (const s of sockets) s.destroy()
+      server.close(() => resolve())
+    })
+  }
+}
+
 /** Resolves true when a TCP connection to 127.0.0.1:port is accepted, false when refused. */
 function tcpConnects (port) {
   return new Promise((resolve, reject) => {
@@ -99,4 +132,4 @@ function tcpConnects (port) {
   })
 }
 
-module.exports = { freePort, startRawPeer, startTcpPeer, tcpConnects }
+module.exports = { freePort, startRawPeer, startTcpPeer, startCountingProxy, tcpConnects }
