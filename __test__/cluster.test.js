@@ -45,10 +45,17 @@ function findNginx () {
   return undefined
 }
 const NGINX = findNginx()
-if (!NGINX) {
-  // CI installs it (.ci/run); say so instead of failing with ENOENT everywhere.
-  throw new Error('nginx is not installed: apt-get install -y nginx (see .ci/run)')
+const NGINX_MISSING = 'nginx is not installed: apt-get install -y nginx (.ci/run does)'
+if (!NGINX && process.env.CI && process.env.CI !== 'false') {
+  // CI installs it (.ci/run): there, a missing nginx is a failure, not a skip.
+  throw new Error(`${NGINX_MISSING}; CI must run this suite`)
 }
+if (!NGINX) {
+  // A fresh machine: one visible line, then the suite reports itself skipped.
+  process.stderr.write(`cluster.test.js: SKIPPED, ${NGINX_MISSING}\n`)
+}
+/** The suite runs only where nginx is installed. */
+const describeWithNginx = NGINX ? describe : describe.skip
 
 /** Waits for `child` to exit; resolves with { code, signal }. */
 function exitOf (child) {
@@ -336,7 +343,7 @@ async function payAndCrashA (c) {
   return crash
 }
 
-describe('two ilp-connector processes behind nginx', () => {
+describeWithNginx('two ilp-connector processes behind nginx', () => {
   let c
 
   afterEach(async () => {

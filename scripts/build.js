@@ -1,41 +1,122 @@
 #!/usr/bin/env node
 'use strict'
-// Builds the native addon from source with @napi-rs/cli (`npm install` runs this).
+// Builds the native addon from source with cargo (no @napi-rs/cli needed, so it works from the
+// published package, where only runtime dependencies are installed).
 //
-//   node scripts/build.js           release build into native/
+//   node scripts/build.js           release build
 //   node scripts/build.js --debug   debug build (fast, for iterating)
 //
-// When this package is being installed as a dependency of another project, cargo's
-// target folder is put in a temporary directory and removed afterwards, so no build
-// folder is left inside the consumer's node_modules.
+// The cdylib cargo builds is copied to the file the loader looks for first (see ADDON_FILE).
+// When this package is being installed as a dependency of another project, cargo's target
+// folder is a temporary directory, removed afterwards, so no build folder is left inside the
+// consumer's node_modules. If cargo or a new enough Rust is missing, it exits with one message
+// naming the platform and what to install.
 const { spawnSync } = require('child_process')
 const fs = require('fs')
 const os = require('os')
 const path = require('path')
 
-const root = path.join(__dirname, '..')
-const debug = process.argv.includes('--debug')
-const installedAsDependency = root.split(path.sep).includes('node_modules')
+const ROOT = path.join(__dirname, '..')
+const PREFIX = 'ilp-plugin-http-rs'
+/** Where the addon goes; index.js loads it from there. */
+const ADDON_FILE = path.join(ROOT, 'native', `${PREFIX}.node`)
 
-const cli = require.resolve('@napi-rs/cli/package.json')
-const napiBin = path.join(path.dirname(cli), 'dist', 'cli.js')
-
-const args = [napiBin, 'build', '--output-dir', 'native', '--dts', 'binding.d.ts']
-if (!debug) args.push('--release')
-
-let targetDir
-if (installedAsDependency) {
-  targetDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ilp-plugin-http-rs-build-'))
-  args.push('--target-dir', targetDir)
+/** The napi-rs platform name of this machine, e.g. `linux-x64-gnu`, `linux-x64-musl`, `darwin-arm64`. */
+function platformTuple () {
+  const { platform, arch } = process
+  if (platform === 'win32') return `win32-${arch}-msvc`
+  if (platform !== 'linux') return `${platform}-${arch}`
+  const abi = isMusl() ? 'musl' : 'gnu'
+  return arch === 'arm' ? `linux-arm-${abi}eabihf` : `linux-${arch}-${abi}`
 }
 
-const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' })
-if (targetDir) fs.rmSync(targetDir, { recursive: true, force: true })
-if (result.error) {
-  console.error('ilp-plugin-http-rs: could not run the napi build:', result.error.message)
+function isMusl () {
+  const report = typeof process.report?.getReport === 'function' ? process.report.getReport() : null
+  if (report && report.header) return !report.header.glibcVersionRuntime
+  try {
+    return fs.readFileSync('/usr/bin/ldd', 'utf8').includes('musl')
+  } catch {
+    return false
+  }
+}
+
+/** The minimum Rust from Cargo.toml (`rust-version = "1.88"`). */
+function requiredRust () {
+  const match = /^rust-version\s*=\s*"([\d.]+)"/m.exec(fs.readFileSync(path.join(ROOT, 'Cargo.toml'), 'utf8'))
+  return match ? match[1] : '0'
+}
+
+function versionBelow (found, wanted) {
+  const a = found.split('.').map(Number)
+  const b = wanted.split('.').map(Number)
+  for (let i = 0; i < 3; i++) {
+    if ((a[i] || 0) !== (b[i] || 0)) return (a[i] || 0) < (b[i] || 0)
+  }
+  return false
+}
+
+/** Stops with one message: what is missing, for which platform, what to install. */
+function fail (problem) {
+  const wanted = requiredRust()
+  console.error([
+    `ilp-plugin-http-rs: no prebuilt binary was installed for ${platformTuple()} (${process.platform}/${process.arch}), ` +
+      `and building it from source is not possible: ${problem}.`,
+    `  To build from source, install Rust ${wanted} or newer (https://rustup.rs) and a C compiler/linker ` +
+      '(Debian/Ubuntu: apt-get install build-essential; Alpine: apk add build-base), then install again.',
+    '  Prebuilt binaries exist for linux-x64-gnu, linux-arm64-gnu and linux-x64-musl; an install with ' +
+      '--omit=optional or --no-optional skips them.'
+  ].join('\n'))
   process.exit(1)
 }
-if (result.status !== 0) {
-  console.error('ilp-plugin-http-rs: building the native addon failed (is cargo installed?)')
-  process.exit(result.status || 1)
+
+function checkToolchain () {
+  const cargo = spawnSync('cargo', ['--version'], { encoding: 'utf8' })
+  if (cargo.error || cargo.status !== 0) fail('cargo was not found on PATH')
+  const rustc = spawnSync('rustc', ['--version'], { encoding: 'utf8' })
+  const found = rustc.status === 0 && /rustc (\d+\.\d+\.\d+)/.exec(rustc.stdout)
+  if (!found) fail('rustc was not found on PATH')
+  if (versionBelow(found[1], requiredRust())) fail(`Rust ${requiredRust()} or newer is needed, found ${found[1]}`)
 }
+
+/** The file name cargo gives the cdylib on this OS. */
+function cdylibName () {
+  const crate = PREFIX.replace(/-/g, '_')
+  if (process.platform === 'win32') return `${crate}.dll`
+  if (process.platform === 'darwin') return `lib${crate}.dylib`
+  return `lib${crate}.so`
+}
+
+function build ({ debug }) {
+  checkToolchain()
+  const installedAsDependency = ROOT.split(path.sep).includes('node_modules')
+  const tempTarget = installedAsDependency
+    ? fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}-build-`))
+    : undefined
+  const targetDir = tempTarget || process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target')
+  const args = ['build', '--lib', '--target-dir', targetDir]
+  // The published package ships Cargo.lock: build exactly those versions. (In a checkout the
+  // developer may be changing dependencies, so cargo may update the lock there.)
+  if (installedAsDependency) args.push('--locked')
+  if (!debug) args.push('--release')
+  try {
+    console.error(`ilp-plugin-http-rs: building the addon from source for ${platformTuple()} (cargo ${args.join(' ')})`)
+    const result = spawnSync('cargo', args, { cwd: ROOT, stdio: 'inherit' })
+    if (result.error) fail(`running cargo failed: ${result.error.message}`)
+    if (result.status !== 0) {
+      console.error(`ilp-plugin-http-rs: cargo build failed (exit ${result.status}) on ${platformTuple()}; see the output above`)
+      process.exit(result.status || 1)
+    }
+    const built = path.join(targetDir, debug ? 'debug' : 'release', cdylibName())
+    fs.mkdirSync(path.dirname(ADDON_FILE), { recursive: true })
+    // Copy to a temporary name, then rename: a process that has the old addon loaded keeps it.
+    const partial = `${ADDON_FILE}.${process.pid}.tmp`
+    fs.copyFileSync(built, partial)
+    fs.renameSync(partial, ADDON_FILE)
+  } finally {
+    if (tempTarget) fs.rmSync(tempTarget, { recursive: true, force: true })
+  }
+}
+
+module.exports = { platformTuple, ADDON_FILE }
+
+if (require.main === module) build({ debug: process.argv.includes('--debug') })
