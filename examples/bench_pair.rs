@@ -14,16 +14,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use ilp_plugin_http_rs::auth::IncomingAuth;
-use ilp_plugin_http_rs::client::{Client, Target};
-use ilp_plugin_http_rs::config::Routing;
-use ilp_plugin_http_rs::log::NullLogger;
-use ilp_plugin_http_rs::options::parse_options;
-use ilp_plugin_http_rs::packet::{serialize_fulfill, serialize_prepare};
-use ilp_plugin_http_rs::server::{
-    self, DataHandler, HandlerFuture, HandlerOutcome, RunningServer, ServerState,
+use ilp_plugin_http_rs::{
+    parse_options, serialize_fulfill, serialize_prepare, DataHandler, HandlerFuture,
+    HandlerOutcome, NullLogger, Plugin,
 };
-use ilp_plugin_http_rs::stats::Stats;
 
 const STATIC_TOKEN: &str = "bench-static-token";
 const JWT_SECRET: &str = "bench-jwt-secret";
@@ -99,21 +93,11 @@ fn main() {
 
 async fn receiver(auth: &str) {
     let config = parse_options(&options_json(auth, "http://127.0.0.1:1/", false)).expect("options");
-    let listener = server::bind(config.incoming.host, config.incoming.port).expect("bind");
     let fulfill = Bytes::from(serialize_fulfill(&[0; 32], &[]));
-    let state = Arc::new(ServerState::new(
-        IncomingAuth::new(
-            config.incoming.jwt_secret.as_ref(),
-            config.incoming.static_token.as_ref(),
-        ),
-        Arc::new(FixedReply(fulfill)),
-        None,
-        Arc::new(NullLogger),
-        Arc::new(Stats::default()),
-        config.incoming.limits,
-    ));
-    let running = RunningServer::start(listener, None, state).expect("start");
-    println!("ready {}", running.port);
+    let plugin =
+        Plugin::new(config, Arc::new(FixedReply(fulfill)), Arc::new(NullLogger)).expect("plugin");
+    let port = plugin.connect().expect("connect");
+    println!("ready {port}");
     std::future::pending::<()>().await;
 }
 
@@ -126,17 +110,12 @@ async fn sender(auth: &str, flags: &HashMap<String, String>) {
     let duration = Duration::from_millis(number(flags, "duration-ms", 3000));
 
     let config = parse_options(&options_json(auth, &url, http2)).expect("options");
-    let Routing::Bilateral { url } = config.routing else {
-        unreachable!("bench options are bilateral")
-    };
-    let client = Arc::new(
-        Client::new(
-            &config.outgoing,
-            Target::Peer(url),
-            Arc::new(Stats::default()),
-        )
-        .expect("client"),
-    );
+    // Like the JS sender, a connected plugin (whose server nobody calls).
+    let fulfill = Bytes::from(serialize_fulfill(&[0; 32], &[]));
+    let plugin =
+        Plugin::new(config, Arc::new(FixedReply(fulfill)), Arc::new(NullLogger)).expect("plugin");
+    plugin.connect().expect("connect");
+    let plugin = Arc::new(plugin);
     let prepare = Bytes::from(serialize_prepare(
         1,
         SystemTime::now() + Duration::from_secs(120),
@@ -151,7 +130,7 @@ async fn sender(auth: &str, flags: &HashMap<String, String>) {
     let latencies = Arc::new(Mutex::new(Vec::<u64>::with_capacity(1 << 20)));
     let workers: Vec<_> = (0..in_flight)
         .map(|_| {
-            let (client, prepare) = (client.clone(), prepare.clone());
+            let (plugin, prepare) = (plugin.clone(), prepare.clone());
             let (measuring, stop, errors, latencies) = (
                 measuring.clone(),
                 stop.clone(),
@@ -162,7 +141,7 @@ async fn sender(auth: &str, flags: &HashMap<String, String>) {
                 let mut mine = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let started = Instant::now();
-                    let ok = client.send(prepare.clone()).await.is_ok();
+                    let ok = plugin.send(prepare.clone()).await.is_ok();
                     if measuring.load(Ordering::Relaxed) {
                         if ok {
                             mine.push(started.elapsed().as_micros() as u64);

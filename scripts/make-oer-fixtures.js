@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict'
 // Writes src/fixtures/oer-vectors.json: packets made by the reference JS implementations
-// (`ilp-packet`, `ilp-protocol-ildcp`) for the Rust OER reader/writer tests (src/vectors.rs).
+// (`ilp-packet`, `ilp-protocol-ildcp`) for the Rust OER reader/writer tests (src/protocol/vectors.rs).
 //   node scripts/make-oer-fixtures.js
 const fs = require('fs')
 const path = require('path')

@@ -3,7 +3,7 @@
 //! Messages never contain a secret: tokens and JWT secrets are never formatted into an
 //! `Error`, and transport errors name the peer's host and port only.
 
-use crate::packet::PacketError;
+use crate::protocol::packet::PacketError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

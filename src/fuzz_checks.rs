@@ -7,13 +7,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::HeaderValue;
 use jsonwebtoken::{Algorithm, EncodingKey};
 
-use crate::auth::{IncomingAuth, Secret};
-use crate::ildcp;
-use crate::packet::{
+use crate::auth::IncomingAuth;
+use crate::config::secret::Secret;
+use crate::config::url::UrlTemplate;
+use crate::protocol::ildcp;
+use crate::protocol::packet::{
     is_valid_ilp_address, parse_prepare, parse_reply, serialize_fulfill, serialize_prepare, Reply,
     MAX_DATA_LEN, MAX_PREPARE_LEN,
 };
-use crate::routing::{child_segment, UrlTemplate};
+use crate::routing::child_segment;
 
 /// Target `packet_reader`: the Prepare, reply and ILDCP readers never panic, a Prepare they
 /// accept is valid and survives being written and read again unchanged.

@@ -1,43 +1,47 @@
 //! ILP-over-HTTP plugin for ilp-connector: a Rust core behind a Node.js addon, a drop-in
 //! replacement for the npm package `ilp-plugin-http` 1.6.1.
 //!
-//! How the pieces fit:
-//! - `index.js` (JS) is the public `PluginHttp` EventEmitter; it holds a `plugin::NativePlugin`
-//!   and calls the user's data handler.
-//! - `options` turns the JS options (as JSON) into a validated `config::Config`, once.
-//! - `server` is the incoming hyper server (HTTP/1.1 + h2c); it asks a `server::DataHandler`
-//!   for each packet. `bridge` implements that handler by calling JS from tokio threads.
-//! - `client` sends Prepares to the peer (keep-alive pool, Prepare expiry as deadline);
-//!   `http2` is its HTTP/2 session pool and `tls` the rustls configuration of both sides.
-//! - `routing` is multilateral mode: child URL from the address segment, and the ILDCP info
-//!   (`ildcp` encodes RFC 31) that the server answers `peer.config` with.
-//! - `auth` (tokens, JWT), `packet` (OER reads and size limits), `error` (one error type and
-//!   its ILP error codes), `log` (the logging seam), `stats` (live figures for admin/Prometheus).
+//! The layers, each depending only on those above it:
+//! - `protocol` — ILP packets (OER reads, writes, size limits) and ILDCP (RFC 31). `error`
+//!   (one error type and its ILP error codes), `log` (the logging seam), `stats` (live figures
+//!   for admin/Prometheus) and `handler` (the data-handler trait) are small leaf modules.
+//! - `config` — the validated `Config`, built once from the JS options by `config::options`;
+//!   with `Secret`, the URL helpers (`config::url`) and the rustls configuration
+//!   (`config::tls`).
+//! - `auth` (static tokens, JWTs) and `routing` (`Router`: where a Prepare goes, multilateral
+//!   child URLs, the ILDCP info the server answers `peer.config` with).
+//! - `server` — the incoming hyper server (HTTP/1.1 + h2c, TLS) and its status table, with
+//!   `server::connections` (connection cap, idle and slow-header timeouts).
+//! - `client` — outgoing POSTs: status -> error, deadlines, response bound; `client::http1` is
+//!   the keep-alive pool with its stale-connection resend, `client::http2` the session pool.
+//! - `core` — `core::Plugin`: config -> client + server, connect/disconnect, send, stats; no napi.
+//! - `node` (feature `node`) — the napi class `index.js` holds, wrapping `Plugin`, and the
+//!   bridge that calls the JS data handler from tokio threads.
 //!
-//! Only `plugin`, `bridge` and the edge of `error` name napi types; the rest is plain Rust
-//! tested by `cargo test`.
+//! Only `node` and the edge of `error` name napi types; everything else is plain Rust, tested
+//! by `cargo test` (unit tests in the modules, integration tests over 127.0.0.1 in `tests/`).
+//! `tests/module_graph.rs` fails if a module imports one that imports it back.
 
-pub mod auth;
-#[cfg(feature = "node")]
-pub mod bridge;
-pub mod client;
-pub mod config;
-pub mod connections;
-pub mod error;
+mod auth;
+mod client;
+mod config;
+mod core;
+mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz_checks;
-pub mod http1;
-pub mod http2;
-pub mod ildcp;
-pub mod log;
-pub mod options;
-pub mod packet;
+mod handler;
+mod log;
 #[cfg(feature = "node")]
-pub mod plugin;
-pub mod routing;
-pub mod server;
-pub mod stats;
-pub mod tls;
+mod node;
+mod protocol;
+mod routing;
+mod server;
+mod stats;
 
-#[cfg(test)]
-mod vectors;
+pub use crate::config::options::parse_options;
+pub use crate::config::Config;
+pub use crate::core::Plugin;
+pub use crate::error::{Error, Result};
+pub use crate::handler::{DataHandler, HandlerFuture, HandlerOutcome};
+pub use crate::log::{Level, Logger, NullLogger, SharedLogger};
+pub use crate::protocol::packet::{serialize_fulfill, serialize_prepare};

@@ -10,80 +10,11 @@ use std::time::SystemTime;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use http::{HeaderValue, Uri};
 
+use crate::config::Routing;
 use crate::error::{Error, Result};
-use crate::ildcp::{self, IldcpInfo};
-use crate::packet::is_valid_ilp_address;
-use crate::server::{DataHandler, HandlerOutcome};
-
-/// `outgoing.url` split at the first `multiDelimiter`. Without a delimiter, every child gets
-/// the same URL (as in 1.6.1: e.g. a load balancer routing on `ILP-Destination`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UrlTemplate {
-    prefix: String,
-    suffix: Option<String>,
-}
-
-impl UrlTemplate {
-    pub fn new(url: &str, delimiter: &str) -> Self {
-        match url.find(delimiter) {
-            Some(at) => UrlTemplate {
-                prefix: url[..at].to_owned(),
-                suffix: Some(url[at + delimiter.len()..].to_owned()),
-            },
-            None => UrlTemplate {
-                prefix: url.to_owned(),
-                suffix: None,
-            },
-        }
-    }
-
-    /// The URL with `segment` in place of the delimiter, as a string.
-    pub fn expand(&self, segment: &str) -> String {
-        match &self.suffix {
-            Some(suffix) => format!("{}{segment}{suffix}", self.prefix),
-            None => self.prefix.clone(),
-        }
-    }
-
-    /// The URL for a child; fails when the segment does not make a valid URL (e.g. a
-    /// non-numeric segment in the port position).
-    pub fn url_for(&self, segment: &str) -> Result<Uri> {
-        self.expand(segment)
-            .parse::<Uri>()
-            .ok()
-            .filter(has_valid_port)
-            .ok_or_else(|| {
-                Error::NoRoute(format!(
-                    "address segment {segment:?} does not make a valid URL"
-                ))
-            })
-    }
-}
-
-/// A URL as text split into `scheme://`, the authority (`user:password@host:port`) and the
-/// rest (path, query, fragment). Without `://`, the first part is empty.
-pub fn split_authority(url: &str) -> (&str, &str, &str) {
-    let after_scheme = url.find("://").map_or(0, |at| at + 3);
-    let authority_end = url[after_scheme..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |at| after_scheme + at);
-    (
-        &url[..after_scheme],
-        &url[after_scheme..authority_end],
-        &url[authority_end..],
-    )
-}
-
-/// `http::Uri` accepts `host:abc`; a port, when present, must be a number.
-pub fn has_valid_port(url: &Uri) -> bool {
-    url.authority().is_none_or(|authority| {
-        let host_and_port = authority.as_str().rsplit('@').next().unwrap_or_default();
-        let after_ipv6 = host_and_port
-            .rsplit_once(']')
-            .map_or(host_and_port, |(_, rest)| rest);
-        !after_ipv6.contains(':') || authority.port_u16().is_some()
-    })
-}
+use crate::handler::{DataHandler, HandlerOutcome};
+use crate::protocol::ildcp::{self, IldcpInfo};
+use crate::protocol::packet::is_valid_ilp_address;
 
 /// The child segment of `destination`: the part after `client_address + '.'` up to the next
 /// dot. It must match `[A-Za-z0-9_-]+`.
@@ -117,13 +48,13 @@ enum Slot {
 }
 
 /// Where the ILDCP info comes from, and its cache.
-pub struct IldcpSource {
+struct IldcpSource {
     handler: Arc<dyn DataHandler>,
     slot: Mutex<Slot>,
 }
 
 impl IldcpSource {
-    pub fn new(preset: Option<IldcpInfo>, handler: Arc<dyn DataHandler>) -> Self {
+    fn new(preset: Option<IldcpInfo>, handler: Arc<dyn DataHandler>) -> Self {
         let slot = match preset {
             Some(info) => Slot::Ready(Arc::new(info)),
             None => Slot::Empty,
@@ -135,7 +66,7 @@ impl IldcpSource {
     }
 
     /// The ILDCP info: cached, or fetched through the data handler (one fetch at a time).
-    pub async fn get(&self) -> Result<Arc<IldcpInfo>> {
+    async fn get(&self) -> Result<Arc<IldcpInfo>> {
         let fetch = {
             let mut slot = self.lock();
             match &*slot {
@@ -191,22 +122,42 @@ pub enum PeerConfigError {
     Unavailable(Error),
 }
 
-/// Multilateral routing, shared by the client and the server of one plugin.
-pub struct Multilateral {
-    template: UrlTemplate,
+/// Where Prepares go, shared by the client and the server of one plugin: the one place that
+/// acts on `config::Routing`.
+pub struct Router {
+    routing: Routing,
+    /// Multilateral mode: our ILDCP info (unused in bilateral mode).
     ildcp: IldcpSource,
 }
 
-impl Multilateral {
-    pub fn new(template: UrlTemplate, ildcp: IldcpSource) -> Self {
-        Multilateral { template, ildcp }
+impl Router {
+    pub fn new(routing: Routing, handler: Arc<dyn DataHandler>) -> Self {
+        let preset = match &routing {
+            Routing::Bilateral { .. } => None,
+            Routing::Multilateral { ildcp, .. } => ildcp.clone(),
+        };
+        Router {
+            routing,
+            ildcp: IldcpSource::new(preset, handler),
+        }
     }
 
-    /// The URL of the child `destination` belongs to.
+    /// Multilateral mode: the server answers `peer.config` and requires valid Prepares.
+    pub fn is_multilateral(&self) -> bool {
+        matches!(self.routing, Routing::Multilateral { .. })
+    }
+
+    /// The URL a Prepare to `destination` is POSTed to: `outgoing.url`, or (multilateral) the
+    /// URL of the child `destination` belongs to.
     pub async fn url_for(&self, destination: &str) -> Result<Uri> {
-        let info = self.ildcp.get().await?;
-        let segment = child_segment(destination, &info.client_address)?;
-        self.template.url_for(segment)
+        match &self.routing {
+            Routing::Bilateral { url } => Ok(url.clone()),
+            Routing::Multilateral { url_template, .. } => {
+                let info = self.ildcp.get().await?;
+                let segment = child_segment(destination, &info.client_address)?;
+                url_template.url_for(segment)
+            }
+        }
     }
 
     /// The Fulfill answering a child's `peer.config` request.
@@ -237,23 +188,8 @@ impl Multilateral {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handler::HandlerFuture;
     use std::sync::atomic::{AtomicUsize, Ordering};
-
-    #[test]
-    fn only_the_first_delimiter_is_replaced() {
-        let template = UrlTemplate::new("http://127.0.0.1:8080/children/%/ilp?x=%", "%");
-        assert_eq!(
-            template.expand("bob"),
-            "http://127.0.0.1:8080/children/bob/ilp?x=%"
-        );
-        let template = UrlTemplate::new("http://localhost:^", "^");
-        assert_eq!(template.url_for("7001").unwrap().port_u16(), Some(7001));
-        assert!(template.url_for("bob").is_err());
-        assert_eq!(
-            UrlTemplate::new("http://a/", "%").expand("bob"),
-            "http://a/"
-        );
-    }
 
     #[test]
     fn child_segments() {
@@ -290,7 +226,7 @@ mod tests {
     }
 
     impl DataHandler for FakeParent {
-        fn handle(&self, _packet: bytes::Bytes) -> crate::server::HandlerFuture {
+        fn handle(&self, _packet: bytes::Bytes) -> HandlerFuture {
             let call = self.calls.fetch_add(1, Ordering::SeqCst);
             let fail = call < self.failures;
             Box::pin(async move {

@@ -11,16 +11,16 @@ use std::time::Duration;
 use http::{HeaderValue, Uri};
 use serde_json::{Map, Value};
 
-use crate::auth::Secret;
+use crate::config::secret::Secret;
+use crate::config::tls;
+use crate::config::url::{has_valid_port, split_authority, UrlTemplate};
 use crate::config::{
     Config, ConnectionLimits, IncomingConfig, OutgoingConfig, OutgoingCredential, Routing,
     DEFAULT_JWT_EXPIRY_MS,
 };
 use crate::error::{Error, Result};
-use crate::ildcp::IldcpInfo;
-use crate::packet::is_valid_ilp_address;
-use crate::routing::{has_valid_port, split_authority, UrlTemplate};
-use crate::tls;
+use crate::protocol::ildcp::IldcpInfo;
+use crate::protocol::packet::is_valid_ilp_address;
 
 type Object = Map<String, Value>;
 

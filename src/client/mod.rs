@@ -24,26 +24,21 @@ use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+mod http1;
+mod http2;
+
 use crate::auth::OutgoingAuth;
-use crate::config::OutgoingConfig;
+use crate::config::{tls, OutgoingConfig};
 use crate::error::{Error, Result};
-use crate::http1::Http1Client;
-use crate::http2::Http2Pool;
-use crate::packet::{parse_prepare, PacketError, MAX_REPLY_LEN};
-use crate::routing::Multilateral;
+use crate::protocol::packet::{parse_prepare, PacketError, MAX_REPLY_LEN};
+use crate::routing::Router;
 use crate::stats::Stats;
-use crate::tls;
+use http1::Http1Client;
+use http2::Http2Pool;
 
 const ILP_PEER_NAME: HeaderName = HeaderName::from_static("ilp-peer-name");
 const ILP_DESTINATION: HeaderName = HeaderName::from_static("ilp-destination");
 const ILP_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("application/ilp+octet-stream");
-
-/// Where a Prepare goes.
-pub enum Target {
-    Peer(Uri),
-    /// Multilateral mode: the URL of the child the destination belongs to.
-    Child(Arc<Multilateral>),
-}
 
 /// HTTP/1.1 with a keep-alive pool (`http://` and `https://`), or HTTP/2 sessions.
 enum Transport {
@@ -54,14 +49,14 @@ enum Transport {
 pub struct Client {
     stats: Arc<Stats>,
     transport: Transport,
-    target: Target,
+    router: Arc<Router>,
     peer_name: HeaderValue,
     send_ilp_destination: bool,
     auth: OutgoingAuth,
 }
 
 impl Client {
-    pub fn new(config: &OutgoingConfig, target: Target, stats: Arc<Stats>) -> Result<Self> {
+    pub fn new(config: &OutgoingConfig, router: Arc<Router>, stats: Arc<Stats>) -> Result<Self> {
         let transport = if config.http2 {
             let tls = tls::client_config(&config.tls_ca, &[tls::ALPN_H2])?;
             Transport::Http2(Http2Pool::new(tls, config.http2_max_requests_per_session))
@@ -74,7 +69,7 @@ impl Client {
         Ok(Client {
             stats,
             transport,
-            target,
+            router,
             peer_name,
             send_ilp_destination: config.send_ilp_destination,
             auth: OutgoingAuth::new(&config.credential, config.bearer)?,
@@ -107,10 +102,7 @@ impl Client {
             .map_err(|_| Error::InvalidPrepare(PacketError::BadDestination))?;
         let authorization = self.auth.header_value()?;
         let send = async {
-            let url = match &self.target {
-                Target::Peer(url) => url.clone(),
-                Target::Child(multilateral) => multilateral.url_for(prepare.destination).await?,
-            };
+            let url = self.router.url_for(prepare.destination).await?;
             let mut headers = HeaderMap::with_capacity(4);
             headers.insert(AUTHORIZATION, authorization);
             headers.insert(CONTENT_TYPE, ILP_CONTENT_TYPE);

@@ -1,5 +1,10 @@
-//! The validated configuration. `options.rs` builds it from the JS options once, in the
+//! The validated configuration. `options` builds it from the JS options once, in the
 //! constructor; everything after that trusts it.
+
+pub mod options;
+pub mod secret;
+pub mod tls;
+pub mod url;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -8,9 +13,9 @@ use std::time::Duration;
 use http::Uri;
 use rustls_pki_types::CertificateDer;
 
-use crate::auth::Secret;
-use crate::ildcp::IldcpInfo;
-use crate::routing::{split_authority, UrlTemplate};
+use self::secret::Secret;
+use self::url::{split_authority, UrlTemplate};
+use crate::protocol::ildcp::IldcpInfo;
 
 /// 1.6.1's default JWT lifetime (milliseconds).
 pub const DEFAULT_JWT_EXPIRY_MS: u64 = 30_000;

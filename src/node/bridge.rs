@@ -3,7 +3,7 @@
 //! `sendData` works the same way in the other direction: JS keeps `id -> promise`, Rust
 //! reports each outcome through one long-lived thread-safe function (`SendSettler`).
 //!
-//! The measured fastest bridge (see NAPI-NOTES): each request gets an id and a oneshot
+//! The measured fastest bridge (see docs/napi-notes.md): each request gets an id and a oneshot
 //! channel; the JS dispatcher is called fire-and-forget with `(id, bytes)`; JS normalises
 //! whatever the handler does and answers through the synchronous `respond*` methods, which
 //! settle the channel. Requests that are dropped (client gone, timeout) forget their id, and
@@ -19,8 +19,8 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, Status};
 use tokio::sync::oneshot;
 
+use crate::handler::{DataHandler, HandlerFuture, HandlerOutcome};
 use crate::log::{Level, Logger};
-use crate::server::{DataHandler, HandlerFuture, HandlerOutcome};
 
 /// Bytes that become a new JS `Buffer` (a copy, made on the JS thread).
 pub struct JsBytes(pub Bytes);

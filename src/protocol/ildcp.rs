@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::packet::{
+use crate::protocol::packet::{
     is_valid_ilp_address, parse_reply, serialize_fulfill, serialize_prepare, write_var_octets,
     PacketError, Reader, Reply,
 };
@@ -89,7 +89,7 @@ pub fn parse_response(reply: &[u8]) -> Result<IldcpInfo, IldcpError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::parse_prepare;
+    use crate::protocol::packet::parse_prepare;
 
     #[test]
     fn condition_is_the_hash_of_the_fulfillment() {
@@ -118,5 +118,15 @@ mod tests {
             asset_code: "XRP".into(),
         };
         assert_eq!(parse_response(&response(&info)), Ok(info));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_responses_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let _ = parse_response(&bytes);
+            let mut fulfill = vec![13u8];
+            fulfill.extend(&bytes);
+            let _ = parse_response(&fulfill);
+        }
     }
 }

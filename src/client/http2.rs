@@ -23,8 +23,9 @@ use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use crate::config::tls::ALPN_H2;
 use crate::error::{Error, Result};
-use crate::packet::MAX_REPLY_LEN;
+use crate::protocol::packet::MAX_REPLY_LEN;
 
 /// How many times a request the peer did not process is tried on another session.
 const MAX_ATTEMPTS: usize = 4;
@@ -202,7 +203,7 @@ impl Http2Pool {
                 .connect(name, tcp)
                 .await
                 .map_err(|e| Error::Transport(format!("TLS handshake failed: {e}")))?;
-            if tls.get_ref().1.alpn_protocol() != Some(crate::tls::ALPN_H2) {
+            if tls.get_ref().1.alpn_protocol() != Some(ALPN_H2) {
                 return Err(Error::Transport(
                     "the peer did not agree to HTTP/2 (ALPN h2)".into(),
                 ));

@@ -20,9 +20,7 @@
 //! | handler answered                          | 200 application/octet-stream, its bytes  |
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -42,15 +40,18 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+mod connections;
+
 use crate::auth::IncomingAuth;
 use crate::config::ConnectionLimits;
-use crate::connections::{supervise, Activity, Gate, Slot};
 use crate::error::{Error, Result};
-use crate::ildcp::ILDCP_DESTINATION;
+use crate::handler::{DataHandler, HandlerOutcome};
 use crate::log::{Level, SharedLogger};
-use crate::packet::{parse_prepare, MAX_PREPARE_LEN};
-use crate::routing::{Multilateral, PeerConfigError};
+use crate::protocol::ildcp::ILDCP_DESTINATION;
+use crate::protocol::packet::{parse_prepare, MAX_PREPARE_LEN};
+use crate::routing::{PeerConfigError, Router};
 use crate::stats::Stats;
+use connections::{supervise, Activity, Gate, Slot};
 
 const ILP_PEER_NAME: http::HeaderName = http::HeaderName::from_static("ilp-peer-name");
 
@@ -73,30 +74,13 @@ const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(30);
 const DISCARD_LIMIT: usize = 4 << 20;
 const DISCARD_TIME: Duration = Duration::from_secs(2);
 
-/// What the data handler made of one packet.
-#[derive(Debug)]
-pub enum HandlerOutcome {
-    Reply(Bytes),
-    /// Threw, rejected or returned something that is not bytes; the text says which.
-    Failed(String),
-    NoHandler,
-    /// The handler could not be reached (the JS side is going away).
-    Unavailable,
-}
-
-pub type HandlerFuture = Pin<Box<dyn Future<Output = HandlerOutcome> + Send>>;
-
-/// The connector's data handler, as seen from the server.
-pub trait DataHandler: Send + Sync + 'static {
-    fn handle(&self, packet: Bytes) -> HandlerFuture;
-}
-
 /// What every request needs.
 pub struct ServerState {
     pub auth: IncomingAuth,
     pub handler: Arc<dyn DataHandler>,
-    /// Multilateral mode: answers `peer.config` and requires valid Prepares.
-    pub multilateral: Option<Arc<Multilateral>>,
+    /// Where Prepares go; in multilateral mode the server answers `peer.config` and requires
+    /// valid Prepares.
+    pub router: Arc<Router>,
     pub logger: SharedLogger,
     pub stats: Arc<Stats>,
     pub limits: ConnectionLimits,
@@ -109,7 +93,7 @@ impl ServerState {
     pub fn new(
         auth: IncomingAuth,
         handler: Arc<dyn DataHandler>,
-        multilateral: Option<Arc<Multilateral>>,
+        router: Arc<Router>,
         logger: SharedLogger,
         stats: Arc<Stats>,
         limits: ConnectionLimits,
@@ -117,7 +101,7 @@ impl ServerState {
         ServerState {
             auth,
             handler,
-            multilateral,
+            router,
             logger,
             stats,
             limits,
@@ -425,11 +409,11 @@ async fn answer_packet(
     packet: Bytes,
 ) -> std::result::Result<Bytes, HttpResponse> {
     let prepare = parse_prepare(&packet);
-    if let Some(multilateral) = &state.multilateral {
+    if state.router.is_multilateral() {
         match &prepare {
             Err(_) => return Err(text(StatusCode::BAD_REQUEST, "invalid ILP prepare")),
             Ok(prepare) if prepare.destination == ILDCP_DESTINATION => {
-                return answer_peer_config(state, multilateral, peer_name).await;
+                return answer_peer_config(state, peer_name).await;
             }
             Ok(_) => {}
         }
@@ -476,10 +460,9 @@ async fn answer_packet(
 /// `peer.config` from a child: its address is ours + `.` + its `ILP-Peer-Name`.
 async fn answer_peer_config(
     state: &ServerState,
-    multilateral: &Multilateral,
     peer_name: Option<&http::HeaderValue>,
 ) -> std::result::Result<Bytes, HttpResponse> {
-    match multilateral.answer_peer_config(peer_name).await {
+    match state.router.answer_peer_config(peer_name).await {
         Ok(fulfill) => Ok(Bytes::from(fulfill)),
         Err(PeerConfigError::BadPeerName) => Err(text(
             StatusCode::BAD_REQUEST,

@@ -5,10 +5,12 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::ildcp::{self, IldcpInfo, PEER_PROTOCOL_CONDITION};
-use crate::packet::{parse_prepare, parse_reply, serialize_fulfill, serialize_prepare, Reply};
+use crate::protocol::ildcp::{self, IldcpInfo, PEER_PROTOCOL_CONDITION};
+use crate::protocol::packet::{
+    parse_prepare, parse_reply, serialize_fulfill, serialize_prepare, Reply,
+};
 
-const VECTORS: &str = include_str!("fixtures/oer-vectors.json");
+const VECTORS: &str = include_str!("../fixtures/oer-vectors.json");
 
 fn vectors() -> Value {
     serde_json::from_str(VECTORS).expect("fixture is JSON")
