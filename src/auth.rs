@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::secret::Secret;
 use crate::config::OutgoingCredential;
 use crate::error::{Error, Result};
+use crate::sync::lock;
 
 const BEARER_PREFIX: &[u8] = b"Bearer ";
 
@@ -130,9 +131,7 @@ impl OutgoingAuth {
                 cache,
             } => {
                 let now = unix_now_secs();
-                let mut cache = cache
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let mut cache = lock(cache);
                 if let Some(token) = cache.as_ref() {
                     if now.saturating_sub(token.issued_at) < lifetime_secs / 2 {
                         return Ok(token.header.clone());

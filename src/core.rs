@@ -17,6 +17,7 @@ use crate::log::{Level, SharedLogger};
 use crate::routing::Router;
 use crate::server::{self, RunningServer, ServerState};
 use crate::stats::Stats;
+use crate::sync::lock;
 
 pub struct Plugin {
     config: Config,
@@ -133,8 +134,6 @@ impl Plugin {
     }
 
     fn lock_server(&self) -> std::sync::MutexGuard<'_, Option<RunningServer>> {
-        self.server
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.server)
     }
 }

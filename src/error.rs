@@ -68,19 +68,62 @@ impl Error {
 
     /// The ILP error code ilp-connector puts into the Reject it makes from this error
     /// (it would use F00 for an error without one).
-    pub fn ilp_error_code(&self) -> &'static str {
+    pub fn ilp_error_code(&self) -> IlpErrorCode {
         match self {
-            Error::NotConnected | Error::Transport(_) | Error::ResponseTooLarge { .. } => "T01",
-            Error::Bind { .. } => "T01",
-            Error::HttpStatus(code) if (500..600).contains(code) => "T00",
-            Error::HttpStatus(_) => "F00",
-            Error::Expired => "R00",
-            Error::InvalidPrepare(_) => "F01",
-            Error::InvalidAddressSegment | Error::NoRoute(_) => "F02",
-            Error::Ildcp(_) => "T00",
-            Error::InvalidOption { .. } | Error::InvalidAuthOptions { .. } | Error::JwtSign(_) => {
-                "F00"
+            Error::NotConnected | Error::Transport(_) | Error::ResponseTooLarge { .. } => {
+                IlpErrorCode::T01
             }
+            Error::Bind { .. } => IlpErrorCode::T01,
+            Error::HttpStatus(code) if (500..600).contains(code) => IlpErrorCode::T00,
+            Error::HttpStatus(_) => IlpErrorCode::F00,
+            Error::Expired => IlpErrorCode::R00,
+            Error::InvalidPrepare(_) => IlpErrorCode::F01,
+            Error::InvalidAddressSegment | Error::NoRoute(_) => IlpErrorCode::F02,
+            Error::Ildcp(_) => IlpErrorCode::T00,
+            Error::InvalidOption { .. } | Error::InvalidAuthOptions { .. } | Error::JwtSign(_) => {
+                IlpErrorCode::F00
+            }
+        }
+    }
+}
+
+/// The ILP error codes an `Error` maps to (RFC 27): what `sendData` rejects with, and the
+/// keys of the outgoing error counts in the stats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IlpErrorCode {
+    /// Temporary: the peer answered 5xx, or our ILDCP info could not be had.
+    T00,
+    /// Temporary: the peer is unreachable, or the plugin is not connected.
+    T01,
+    /// Final: the peer answered another non-2xx status.
+    F00,
+    /// Final: the data is not an ILP Prepare.
+    F01,
+    /// Final: no route to the destination (multilateral mode).
+    F02,
+    /// Relative: the Prepare expired first.
+    R00,
+}
+
+impl IlpErrorCode {
+    /// Every code, in the order `stats` lists them; `code as usize` is its index here.
+    pub const ALL: [IlpErrorCode; 6] = [
+        IlpErrorCode::T00,
+        IlpErrorCode::T01,
+        IlpErrorCode::F00,
+        IlpErrorCode::F01,
+        IlpErrorCode::F02,
+        IlpErrorCode::R00,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IlpErrorCode::T00 => "T00",
+            IlpErrorCode::T01 => "T01",
+            IlpErrorCode::F00 => "F00",
+            IlpErrorCode::F01 => "F01",
+            IlpErrorCode::F02 => "F02",
+            IlpErrorCode::R00 => "R00",
         }
     }
 }
@@ -102,13 +145,42 @@ mod tests {
 
     #[test]
     fn status_codes_map_to_ilp_codes() {
-        assert_eq!(Error::HttpStatus(500).ilp_error_code(), "T00");
-        assert_eq!(Error::HttpStatus(503).ilp_error_code(), "T00");
-        assert_eq!(Error::HttpStatus(404).ilp_error_code(), "F00");
-        assert_eq!(Error::HttpStatus(301).ilp_error_code(), "F00");
-        assert_eq!(Error::Transport("reset".into()).ilp_error_code(), "T01");
-        assert_eq!(Error::Expired.ilp_error_code(), "R00");
-        assert_eq!(Error::NotConnected.ilp_error_code(), "T01");
+        let code = |error: Error| error.ilp_error_code().as_str();
+        assert_eq!(code(Error::HttpStatus(500)), "T00");
+        assert_eq!(code(Error::HttpStatus(503)), "T00");
+        assert_eq!(code(Error::HttpStatus(404)), "F00");
+        assert_eq!(code(Error::HttpStatus(301)), "F00");
+        assert_eq!(code(Error::Transport("reset".into())), "T01");
+        assert_eq!(code(Error::Expired), "R00");
+        assert_eq!(code(Error::NotConnected), "T01");
+        assert_eq!(code(Error::InvalidAddressSegment), "F02");
+    }
+
+    #[test]
+    fn every_code_is_listed_at_its_index() {
+        for (index, code) in IlpErrorCode::ALL.iter().enumerate() {
+            assert_eq!(*code as usize, index, "{code:?}");
+        }
+        // A code missing from ALL would not be counted: every variant must be listed.
+        let listed = |code: IlpErrorCode| IlpErrorCode::ALL.contains(&code);
+        for code in [
+            IlpErrorCode::T00,
+            IlpErrorCode::T01,
+            IlpErrorCode::F00,
+            IlpErrorCode::F01,
+            IlpErrorCode::F02,
+            IlpErrorCode::R00,
+        ] {
+            // Exhaustive: adding a variant fails to compile here until it is listed above.
+            match code {
+                IlpErrorCode::T00
+                | IlpErrorCode::T01
+                | IlpErrorCode::F00
+                | IlpErrorCode::F01
+                | IlpErrorCode::F02
+                | IlpErrorCode::R00 => assert!(listed(code), "{code:?}"),
+            }
+        }
     }
 
     #[test]

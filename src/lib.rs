@@ -3,8 +3,9 @@
 //!
 //! The layers, each depending only on those above it:
 //! - `protocol` — ILP packets (OER reads, writes, size limits) and ILDCP (RFC 31). `error`
-//!   (one error type and its ILP error codes), `log` (the logging seam), `stats` (live figures
-//!   for admin/Prometheus) and `handler` (the data-handler trait) are small leaf modules.
+//!   (one error type and its ILP error codes), `log` (the logging seam), `sync` (the lock
+//!   helper), `stats` (live figures for admin/Prometheus) and `handler` (the data-handler
+//!   trait) are small modules beneath everything else.
 //! - `config` — the validated `Config`, built once from the JS options by `config::options`;
 //!   with `Secret`, the URL helpers (`config::url`) and the rustls configuration
 //!   (`config::tls`).
@@ -37,6 +38,7 @@ mod protocol;
 mod routing;
 mod server;
 mod stats;
+mod sync;
 
 pub use crate::config::options::parse_options;
 pub use crate::config::Config;

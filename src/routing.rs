@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::handler::{DataHandler, HandlerOutcome};
 use crate::protocol::ildcp::{self, IldcpInfo};
 use crate::protocol::packet::is_valid_ilp_address;
+use crate::sync::lock;
 
 /// The child segment of `destination`: the part after `client_address + '.'` up to the next
 /// dot. It must match `[A-Za-z0-9_-]+`.
@@ -94,9 +95,7 @@ impl IldcpSource {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
-        self.slot
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.slot)
     }
 }
 

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-/// ILP error codes `sendData` rejects with (see `Error::ilp_error_code`).
-const SEND_ERROR_CODES: [&str; 6] = ["T00", "T01", "F00", "F01", "F02", "R00"];
+use crate::error::IlpErrorCode;
+
 /// HTTP statuses the server answers with when a request does not reach a reply.
-const SERVER_ERROR_STATUSES: [u16; 9] = [400, 401, 405, 408, 413, 500, 502, 504, 503];
+const SERVER_ERROR_STATUSES: [u16; 8] = [400, 401, 405, 408, 413, 500, 502, 504];
 /// Latency histogram: bucket `i` counts latencies below `2^(i/2)` microseconds (√2 steps),
 /// up to about 2^31 µs (36 minutes).
 const LATENCY_BUCKETS: usize = 64;
@@ -153,7 +153,7 @@ pub struct Stats {
     started: Instant,
     outgoing: Direction,
     incoming: Direction,
-    send_errors: [AtomicU64; SEND_ERROR_CODES.len()],
+    send_errors: [AtomicU64; IlpErrorCode::ALL.len()],
     server_errors: [AtomicU64; SERVER_ERROR_STATUSES.len()],
     open_connections: AtomicI64,
     closed_idle: AtomicU64,
@@ -181,13 +181,15 @@ impl Stats {
     }
 
     /// `sendData` settled: a reply, or an error with its ILP error code.
-    pub fn send_finished(&self, timer: Timer<'_>, result: std::result::Result<&[u8], &str>) {
+    pub fn send_finished(
+        &self,
+        timer: Timer<'_>,
+        result: std::result::Result<&[u8], IlpErrorCode>,
+    ) {
         match result {
             Ok(reply) => self.outgoing.reply(timer, reply),
-            Err(ilp_error_code) => {
-                if let Some(i) = SEND_ERROR_CODES.iter().position(|c| *c == ilp_error_code) {
-                    add(&self.send_errors[i], 1);
-                }
+            Err(code) => {
+                add(&self.send_errors[code as usize], 1);
                 self.outgoing.finish(timer);
             }
         }
@@ -245,10 +247,10 @@ impl Stats {
         let (mut outgoing, mut incoming) = (direction(&self.outgoing), direction(&self.incoming));
         // Incoming: the request is what we received, the reply what we sent.
         std::mem::swap(&mut incoming.bytes_sent, &mut incoming.bytes_received);
-        outgoing.errors = SEND_ERROR_CODES
+        outgoing.errors = IlpErrorCode::ALL
             .iter()
             .zip(&self.send_errors)
-            .map(|(code, count)| ((*code).to_owned(), read(count)))
+            .map(|(code, count)| (code.as_str().to_owned(), read(count)))
             .collect();
         incoming.errors = SERVER_ERROR_STATUSES
             .iter()
@@ -478,7 +480,7 @@ mod tests {
             stats.send_finished(timer, Ok(&[13, 1, 0]));
         }
         let timer = stats.send_started(100);
-        stats.send_finished(timer, Err("T01"));
+        stats.send_finished(timer, Err(IlpErrorCode::T01));
         let timer = stats.request_started(50);
         stats.request_finished(timer, Some(&[14, 0]));
         stats.error_status(401);

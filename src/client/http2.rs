@@ -26,6 +26,7 @@ use tokio_rustls::TlsConnector;
 use crate::config::tls::ALPN_H2;
 use crate::error::{Error, Result};
 use crate::protocol::packet::MAX_REPLY_LEN;
+use crate::sync::lock;
 
 /// How many times a request the peer did not process is tried on another session.
 const MAX_ATTEMPTS: usize = 4;
@@ -98,7 +99,7 @@ struct OriginSessions {
 impl OriginSessions {
     /// Takes room on an open session, retiring it from the pool when it reached its maximum.
     fn try_lease(&self, max_requests: u64) -> Option<Lease> {
-        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sessions = lock(&self.sessions);
         sessions.retain(|session| !session.is_closed());
         let index = sessions
             .iter()
@@ -113,10 +114,7 @@ impl OriginSessions {
     }
 
     fn add(&self, session: Arc<Session>) {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(session);
+        lock(&self.sessions).push(session);
     }
 }
 
@@ -163,9 +161,7 @@ impl Http2Pool {
     }
 
     fn sessions_for(&self, origin: &Origin) -> Arc<OriginSessions> {
-        self.origins
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        lock(&self.origins)
             .entry(origin.clone())
             .or_default()
             .clone()

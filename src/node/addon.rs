@@ -15,6 +15,7 @@ use crate::log::SharedLogger;
 use crate::node::bridge::{
     JsBytes, JsDataHandler, JsLogger, PendingCalls, SendSettler, SettleArgs,
 };
+use crate::sync::lock;
 
 type DispatchArgs = FnArgs<(u32, JsBytes)>;
 
@@ -165,8 +166,6 @@ impl NativePlugin {
 
 impl NativePlugin {
     fn lock_keep_alive(&self) -> std::sync::MutexGuard<'_, Option<KeepAlive>> {
-        self.keep_alive
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.keep_alive)
     }
 }

@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 
 use crate::handler::{DataHandler, HandlerFuture, HandlerOutcome};
 use crate::log::{Level, Logger};
+use crate::sync::lock;
 
 /// Bytes that become a new JS `Buffer` (a copy, made on the JS thread).
 pub struct JsBytes(pub Bytes);
@@ -62,7 +63,7 @@ impl SendSettler {
         let outcome = match result {
             Ok(reply) => Either::A(JsBytes(reply)),
             Err(error) => Either::B(SendFailure {
-                ilp_error_code: error.ilp_error_code().to_owned(),
+                ilp_error_code: error.ilp_error_code().as_str().to_owned(),
                 message: error.to_string(),
             }),
         };
@@ -107,9 +108,7 @@ impl PendingCalls {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, oneshot::Sender<HandlerOutcome>>> {
-        self.waiting
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.waiting)
     }
 }
 

@@ -93,9 +93,9 @@ mod tests {
 
     #[test]
     fn condition_is_the_hash_of_the_fulfillment() {
-        // base64 Zmh6rfhivXdsj8GLjp+OIAiXFIVu4jOzkCpZHQ1fKSU= as used by ilp-protocol-ildcp
-        assert_eq!(PEER_PROTOCOL_CONDITION[0], 0x66);
-        assert_eq!(PEER_PROTOCOL_CONDITION[31], 0x25);
+        // ilp-protocol-ildcp's condition, base64 Zmh6rfhivXdsj8GLjp+OIAiXFIVu4jOzkCpZHQ1fKSU=
+        let hash = ring::digest::digest(&ring::digest::SHA256, &PEER_PROTOCOL_FULFILLMENT);
+        assert_eq!(hash.as_ref(), &PEER_PROTOCOL_CONDITION[..]);
     }
 
     #[test]
