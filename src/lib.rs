@@ -39,6 +39,7 @@ mod routing;
 mod server;
 mod stats;
 mod sync;
+mod wire;
 
 pub use crate::config::options::parse_options;
 pub use crate::config::Config;

@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, Uri};
+use http::{HeaderMap, Response, Uri};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder, MaybeHttpsStream};
@@ -28,6 +28,8 @@ use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
+
+use crate::wire;
 
 /// Idle pooled connections are closed after this long.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -70,13 +72,7 @@ impl Http1Client {
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
-        let request = || {
-            let mut request = Request::new(Full::new(body.clone()));
-            *request.method_mut() = Method::POST;
-            *request.uri_mut() = url.clone();
-            *request.headers_mut() = headers.clone();
-            request
-        };
+        let request = || wire::post(&url, &headers, Full::new(body.clone()));
         let response = match self.pool.request(request()).await {
             Err(error) if unanswered_on_reused_connection(&error) => {
                 self.fresh.request(request()).await?

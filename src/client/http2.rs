@@ -12,13 +12,15 @@
 //!   that may have been processed fails with a transport error (T01).
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use h2::client::SendRequest;
 use http::uri::{Authority, Scheme};
-use http::{HeaderMap, Method, Request, Uri};
+use http::{HeaderMap, Uri};
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -27,6 +29,7 @@ use crate::config::tls::ALPN_H2;
 use crate::error::{Error, Result};
 use crate::protocol::packet::MAX_REPLY_LEN;
 use crate::sync::lock;
+use crate::wire::{self, read_bounded, BodyError};
 
 /// How many times a request the peer did not process is tried on another session.
 const MAX_ATTEMPTS: usize = 4;
@@ -245,12 +248,8 @@ async fn attempt(
 ) -> std::result::Result<Bytes, AttemptError> {
     let not_sent = |e: h2::Error| AttemptError::NotProcessed(transport(&e));
     let mut sender = session.sender.clone().ready().await.map_err(not_sent)?;
-    let mut request = Request::new(());
-    *request.method_mut() = Method::POST;
-    *request.uri_mut() = url.clone();
-    *request.headers_mut() = headers.clone();
     let (response, mut stream) = sender
-        .send_request(request, body.is_empty())
+        .send_request(wire::post(url, headers, ()), body.is_empty())
         .map_err(not_sent)?;
     if !body.is_empty() {
         stream.send_data(body, true).map_err(classify)?;
@@ -265,26 +264,51 @@ async fn attempt(
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    let too_large = || {
-        AttemptError::Failed(Error::ResponseTooLarge {
-            limit: MAX_REPLY_LEN,
-        })
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut body = H2Body {
+        stream: response.into_body(),
+        declared,
     };
-    if declared.is_some_and(|len| len > MAX_REPLY_LEN) {
-        return Err(too_large());
-    }
-    let mut body = response.into_body();
-    let mut reply = BytesMut::with_capacity(declared.unwrap_or(0));
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk.map_err(|e| AttemptError::Failed(transport(&e)))?;
-        let _ = body.flow_control().release_capacity(chunk.len());
-        if reply.len() + chunk.len() > MAX_REPLY_LEN {
-            return Err(too_large());
+    read_bounded(&mut body, MAX_REPLY_LEN)
+        .await
+        .map_err(|error| {
+            AttemptError::Failed(match error {
+                BodyError::TooLarge => Error::ResponseTooLarge {
+                    limit: MAX_REPLY_LEN,
+                },
+                BodyError::Failed(error) => transport(&error),
+            })
+        })
+}
+
+/// An h2 response body as an `http_body::Body` (for `wire::read_bounded`), giving the
+/// flow-control capacity back as it is read.
+struct H2Body {
+    stream: h2::RecvStream,
+    /// Content-Length.
+    declared: Option<u64>,
+}
+
+impl http_body::Body for H2Body {
+    type Data = Bytes;
+    type Error = h2::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<http_body::Frame<Bytes>, h2::Error>>> {
+        let chunk = ready!(self.stream.poll_data(cx));
+        if let Some(Ok(chunk)) = &chunk {
+            let _ = self.stream.flow_control().release_capacity(chunk.len());
         }
-        reply.extend_from_slice(&chunk);
+        Poll::Ready(chunk.map(|chunk| chunk.map(http_body::Frame::data)))
     }
-    Ok(reply.freeze())
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.declared
+            .map(http_body::SizeHint::with_exact)
+            .unwrap_or_default()
+    }
 }
 
 /// Refused streams, and streams above the last stream id of a graceful GOAWAY (the only

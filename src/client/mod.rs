@@ -17,11 +17,9 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderMap, HeaderName, HeaderValue, Uri};
-use http_body::Body as _;
-use http_body_util::BodyExt;
+use http::{HeaderMap, HeaderValue, Uri};
 use hyper::body::Incoming;
 
 mod http1;
@@ -33,12 +31,9 @@ use crate::error::{Error, Result};
 use crate::protocol::packet::{parse_prepare, PacketError, MAX_REPLY_LEN};
 use crate::routing::Router;
 use crate::stats::Stats;
+use crate::wire::{read_bounded, BodyError, ILP_CONTENT_TYPE, ILP_DESTINATION, ILP_PEER_NAME};
 use http1::Http1Client;
 use http2::Http2Pool;
-
-const ILP_PEER_NAME: HeaderName = HeaderName::from_static("ilp-peer-name");
-const ILP_DESTINATION: HeaderName = HeaderName::from_static("ilp-destination");
-const ILP_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("application/ilp+octet-stream");
 
 /// HTTP/1.1 with a keep-alive pool (`http://` and `https://`), or HTTP/2 sessions.
 enum Transport {
@@ -150,24 +145,14 @@ async fn post_http1(
 
 /// Reads a reply body of at most `MAX_REPLY_LEN` bytes.
 async fn read_reply(mut body: Incoming) -> Result<Bytes> {
-    let too_large = Error::ResponseTooLarge {
-        limit: MAX_REPLY_LEN,
-    };
-    let declared = body.size_hint().exact();
-    if declared.is_some_and(|len| len > MAX_REPLY_LEN as u64) {
-        return Err(too_large);
-    }
-    let mut reply = BytesMut::with_capacity(declared.map_or(0, |len| len as usize));
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| Error::Transport(describe(&e)))?;
-        if let Ok(data) = frame.into_data() {
-            if reply.len() + data.len() > MAX_REPLY_LEN {
-                return Err(too_large);
-            }
-            reply.extend_from_slice(&data);
-        }
-    }
-    Ok(reply.freeze())
+    read_bounded(&mut body, MAX_REPLY_LEN)
+        .await
+        .map_err(|error| match error {
+            BodyError::TooLarge => Error::ResponseTooLarge {
+                limit: MAX_REPLY_LEN,
+            },
+            BodyError::Failed(error) => Error::Transport(describe(&error)),
+        })
 }
 
 /// True when a rustls error is among the causes. hyper-rustls nests it in `io::Error`s,

@@ -51,9 +51,8 @@ use crate::protocol::ildcp::ILDCP_DESTINATION;
 use crate::protocol::packet::{parse_prepare, MAX_PREPARE_LEN};
 use crate::routing::{PeerConfigError, Router};
 use crate::stats::Stats;
+use crate::wire::{read_bounded, BodyError, ILP_PEER_NAME};
 use connections::{supervise, Activity, Gate, Slot};
-
-const ILP_PEER_NAME: http::HeaderName = http::HeaderName::from_static("ilp-peer-name");
 
 /// How long `disconnect()` lets in-flight requests finish before closing their connections.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -489,30 +488,18 @@ async fn read_body(
     if declared.is_some_and(|len| len > MAX_PREPARE_LEN as u64) {
         return Err(refuse(body, too_large()).await);
     }
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut buffer = Vec::with_capacity(declared.map_or(0, |len| len as usize));
-    loop {
-        let Ok(frame) = tokio::time::timeout_at(deadline, body.frame()).await else {
-            return Err(body_timed_out());
-        };
-        let Some(frame) = frame else {
-            break;
-        };
-        let Ok(frame) = frame else {
-            return Err(text(
-                StatusCode::BAD_REQUEST,
-                "could not read the request body",
-            ));
-        };
-        if let Ok(data) = frame.into_data() {
-            if buffer.len() + data.len() > MAX_PREPARE_LEN {
-                discard(body).await;
-                return Err(too_large());
-            }
-            buffer.extend_from_slice(&data);
+    match tokio::time::timeout(timeout, read_bounded(&mut body, MAX_PREPARE_LEN)).await {
+        Ok(Ok(packet)) => Ok(packet),
+        Ok(Err(BodyError::TooLarge)) => {
+            discard(body).await;
+            Err(too_large())
         }
+        Ok(Err(BodyError::Failed(_))) => Err(text(
+            StatusCode::BAD_REQUEST,
+            "could not read the request body",
+        )),
+        Err(_) => Err(body_timed_out()),
     }
-    Ok(Bytes::from(buffer))
 }
 
 /// 408; over HTTP/1.1 the connection is closed too (over HTTP/2 the stream ends: hyper drops
