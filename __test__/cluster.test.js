@@ -24,12 +24,11 @@ const path = require('path')
 const IlpPacket = require('ilp-packet')
 const { createServer, createConnection } = require('ilp-protocol-stream')
 const { PluginHttp, freePort, sleep, request } = require('./support')
-const { secret } = require('./support/connector')
+const { OURS, ASSET, childAccount, connectorConfig, secret } = require('./support/connector')
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'cluster-connector.js')
 const NGINX_TEMPLATE = path.join(__dirname, 'fixtures', 'nginx-cluster.conf')
 const CLUSTER_ADDRESS = 'test.cluster'
-const ASSET = { assetCode: 'XRP', assetScale: 9 }
 const MAX_PACKET_AMOUNT = 2000
 const AMOUNT = 200000 // >= 100 packets
 
@@ -215,29 +214,17 @@ async function startCluster ({ editConf } = {}) {
 
     // One configuration for every member. `incoming.port: 0`: each process binds its own port
     // (they share one host here; on separate hosts they would all use the same fixed port).
-    const account = (options) => ({
-      relation: 'child', plugin: 'ilp-plugin-http-rs', ...ASSET, maxPacketAmount: String(MAX_PACKET_AMOUNT), options
+    const account = (options) => childAccount(OURS, options, { maxPacketAmount: String(MAX_PACKET_AMOUNT) })
+    c.config = connectorConfig(CLUSTER_ADDRESS, {
+      sender: account({
+        incoming: { port: 0, host: '127.0.0.1', staticToken: s.senderUp },
+        outgoing: { url: `http://127.0.0.1:${c.sender.port}/`, staticToken: s.senderDown }
+      }),
+      receiver: account({
+        incoming: { port: 0, host: '127.0.0.1', jwtSecret: s.receiverUp },
+        outgoing: { url: `http://127.0.0.1:${c.receiver.port}/`, jwtSecret: s.receiverDown }
+      })
     })
-    c.config = {
-      env: 'test',
-      ilpAddress: CLUSTER_ADDRESS,
-      backend: 'one-to-one',
-      spread: 0,
-      store: 'memory',
-      adminApi: false,
-      collectDefaultMetrics: false,
-      initialConnectTimeout: 5000,
-      accounts: {
-        sender: account({
-          incoming: { port: 0, host: '127.0.0.1', staticToken: s.senderUp },
-          outgoing: { url: `http://127.0.0.1:${c.sender.port}/`, staticToken: s.senderDown }
-        }),
-        receiver: account({
-          incoming: { port: 0, host: '127.0.0.1', jwtSecret: s.receiverUp },
-          outgoing: { url: `http://127.0.0.1:${c.receiver.port}/`, jwtSecret: s.receiverDown }
-        })
-      }
-    }
     for (const name of ['A', 'B']) {
       const member = new Member(name, c.config)
       c.members.push(member)

@@ -24,14 +24,13 @@ const path = require('path')
 const IlpPacket = require('ilp-packet')
 const ILDCP = require('ilp-protocol-ildcp')
 const { createConnection, createServer } = require('ilp-protocol-stream')
-const { createApp } = require('ilp-connector')
 const {
-  OURS, ORIGINAL, CONNECTOR_ADDRESS, classFor, secret, recordingLogger, parseResponse, captureConnectorLog
+  OURS, CONNECTOR_ADDRESS, ASSET, VARIANTS, childAccount, connectorConfig, startConnector, useNetwork,
+  classFor, secret, recordingLogger, parseResponse, captureConnectorLog
 } = require('./support/connector')
 const { freePort, makePrepare, makeFulfill, sleep } = require('./support')
 
 const KIDS = `${CONNECTOR_ADDRESS}.kids`
-const ASSET = { assetCode: 'XRP', assetScale: 9 }
 const AMOUNT = 1000000
 // Forces STREAM to split each payment into >= 10 packets and to learn the limit from F08s.
 const MAX_PACKET_AMOUNT = '100000'
@@ -70,42 +69,20 @@ async function startNetwork (connectorPlugin, StandalonePlugin) {
     bobDown: secret('bob-down-jwt-secret')
   }
   const s = net.secrets
-  const account = (options) => ({
-    relation: 'child',
-    plugin: connectorPlugin,
-    ...ASSET,
-    maxPacketAmount: MAX_PACKET_AMOUNT,
-    options
+  const account = (options) => childAccount(connectorPlugin, options, { maxPacketAmount: MAX_PACKET_AMOUNT })
+  net.config = connectorConfig(CONNECTOR_ADDRESS, {
+    kids: account({
+      multi: true,
+      multiDelimiter: '^',
+      incoming: { port: connKidsPort, host: '127.0.0.1', staticToken: s.kidsUp },
+      outgoing: { url: 'http://localhost:^', staticToken: s.kidsDown }
+    }),
+    bob: account({
+      incoming: { port: connBobPort, host: '127.0.0.1', jwtSecret: s.bobUp },
+      outgoing: { url: `http://127.0.0.1:${bobPort}/ilp`, jwtSecret: s.bobDown }
+    })
   })
-  net.config = {
-    env: 'test',
-    ilpAddress: CONNECTOR_ADDRESS,
-    backend: 'one-to-one',
-    spread: 0,
-    store: 'memory',
-    adminApi: false,
-    collectDefaultMetrics: false,
-    initialConnectTimeout: 5000,
-    accounts: {
-      kids: account({
-        multi: true,
-        multiDelimiter: '^',
-        incoming: { port: connKidsPort, host: '127.0.0.1', staticToken: s.kidsUp },
-        outgoing: { url: 'http://localhost:^', staticToken: s.kidsDown }
-      }),
-      bob: account({
-        incoming: { port: connBobPort, host: '127.0.0.1', jwtSecret: s.bobUp },
-        outgoing: { url: `http://127.0.0.1:${bobPort}/ilp`, jwtSecret: s.bobDown }
-      })
-    }
-  }
-
-  net.app = createApp(net.config)
-  net.cleanups.push(() => net.app.shutdown())
-  await net.app.listen() // never rejects: it logs errors; connectivity is asserted below
-  for (const id of ['kids', 'bob']) {
-    expect({ id, connected: net.app.getPlugin(id).isConnected() }).toEqual({ id, connected: true })
-  }
+  await startConnector(net)
 
   const standaloneApi = { log: recordingLogger(net.standaloneLog) }
   const child = (port) => new StandalonePlugin({
@@ -131,67 +108,9 @@ async function startNetwork (connectorPlugin, StandalonePlugin) {
   return net
 }
 
-async function stopNetwork (net) {
-  if (!net) return
-  const errors = []
-  // Last in, first out: STREAM objects, then standalone plugins, then the connector.
-  for (const cleanup of net.cleanups.reverse()) {
-    try {
-      await cleanup()
-    } catch (err) {
-      errors.push(err)
-    }
-  }
-  // 1.6.1 in the connector: its server does not close keep-alive sockets on disconnect.
-  for (const id of ['kids', 'bob']) {
-    const plugin = net.app.getPlugin(id)
-    if (plugin && plugin._httpServer && typeof plugin._httpServer.closeAllConnections === 'function') {
-      plugin._httpServer.closeAllConnections()
-    }
-  }
-  if (errors.length) throw errors[0]
-}
-
-const VARIANTS = [
-  ['ours in the connector, ours standalone', OURS, OURS],
-  ['1.6.1 in the connector, 1.6.1 standalone', ORIGINAL, ORIGINAL],
-  ['ours in the connector, 1.6.1 standalone', OURS, ORIGINAL],
-  ['1.6.1 in the connector, ours standalone', ORIGINAL, OURS]
-]
-
 describe.each(VARIANTS)('ilp-connector 23.0.2, multilateral child account, %s', (title, connectorPlugin, standalonePlugin) => {
   let net
-
-  beforeEach(async () => {
-    connectorLog.reset()
-    net = undefined
-    try {
-      net = await startNetwork(connectorPlugin, classFor(standalonePlugin))
-    } catch (err) {
-      await stopNetwork(net).catch(() => {})
-      net = undefined
-      err.message += `\nconnector log:\n${connectorLog.text()}`
-      throw err
-    }
-  })
-
-  afterEach(async () => {
-    const current = net
-    net = undefined
-    await stopNetwork(current)
-    if (process.env.CONNECTOR_TEST_LOG) {
-      process.stderr.write(`--- ${expect.getState().currentTestName}\n${connectorLog.text()}` +
-        (current ? current.standaloneLog.map((line) => `standalone: ${line}\n`).join('') : ''))
-    }
-    if (current) {
-      // No secret may ever appear in a log line (the connector's log, which ours logs into
-      // through api.log, and the standalone plugins' api.log).
-      const logs = connectorLog.text() + current.standaloneLog.join('\n')
-      for (const [name, value] of Object.entries(current.secrets)) {
-        expect({ name, leaked: logs.includes(value) }).toEqual({ name, leaked: false })
-      }
-    }
-  })
+  useNetwork(() => startNetwork(connectorPlugin, classFor(standalonePlugin)), connectorLog, (current) => { net = current })
 
   test('the connector loads the plugin by its package name, multilateral account included', () => {
     const Expected = classFor(connectorPlugin)
