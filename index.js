@@ -5,11 +5,10 @@
 // JavaScript: `_dispatch` normalises whatever the handler does (sync, async, throw, wrong
 // type) into exactly one answer to Rust.
 const { EventEmitter } = require('events')
-const path = require('path')
 const { types } = require('util')
 const createDebug = require('debug')
 
-const { NativePlugin } = require(path.join(__dirname, 'native', 'ilp-plugin-http-rs.node'))
+const { NativePlugin } = require('./native.js')
 
 /** Log levels the connector's logger offers; Rust sends one of these. */
 const LEVELS = ['error', 'warn', 'info', 'debug', 'trace']

@@ -1,6 +1,9 @@
 'use strict'
-// An operator's install: `npm pack` this package, then in a fresh project
-// `npm install <tarball> ilp-connector@23.0.2` (from the registry). The connector runs as its own
+// An operator's install on a platform with a prebuilt binary: the root package as a release packs
+// it (optionalDependencies on the platform packages) plus the platform package of this machine
+// (npm/<platform>/ around the addon this checkout already built; `npm run package` puts a zig
+// build there instead), then in a fresh project `npm install <root> <platform> ilp-connector@23.0.2`
+// (the connector from the registry) with cargo and rustc NOT on PATH: nothing may be compiled. The connector runs as its own
 // process from its stock entry point (node_modules/.bin/ilp-connector), configured the way
 // ilp-connector 23 reads configuration: CONNECTOR_* environment variables (dist/services/
 // config.js loadFromEnv; there is no config-file option). The variables live in a file,
@@ -10,27 +13,23 @@
 // make packets round trip through it: ILDCP, a Fulfill from the other side, an F02 from the
 // connector. Finally SIGINT: ilp-connector's graceful shutdown (our disconnect included) exits 0.
 //
-// Nothing from this repository's node_modules is used in the consumer project. Slow (the tarball
-// builds the addon in release, ~2 minutes on 2 cores), hence the 15 minute timeout.
+// Nothing from this repository's node_modules is used in the consumer project. The source
+// fallback (no prebuilt) is pack.test.js.
 const { execFileSync, spawn } = require('child_process')
 const fs = require('fs')
 const os = require('os')
 const path = require('path')
 const { freePort } = require('./support')
+const { PACKAGE, SHIPPED, consumerEnv, packRoot, packPlatform, makeProject } = require('./support/packages')
+const { platformTuple, addonFileName } = require('../scripts/platform')
 
 const root = path.join(__dirname, '..')
 const CONNECTOR_VERSION = '23.0.2'
-
-/** The environment without npm's per-run variables, so the nested npm behaves like a user's. */
-function cleanEnv () {
-  const env = {}
-  for (const [key, value] of Object.entries(process.env)) {
-    const lower = key.toLowerCase()
-    // CONNECTOR_* would override the env file; NODE_PATH could reach this repository.
-    if (!lower.startsWith('npm_') && !key.startsWith('CONNECTOR_') && key !== 'NODE_PATH') env[key] = value
-  }
-  return env
-}
+const TUPLE = platformTuple()
+/** The addon this checkout built (`npm install` / `node scripts/build.js`). */
+const BUILT_ADDON = path.join(root, addonFileName(TUPLE))
+// Only a platform with a prebuilt package can take this path.
+const testPrebuilt = SHIPPED.includes(TUPLE) ? test : test.skip
 
 /** Resolves once `regex` matches the text collected by `source` (or rejects on exit/timeout). */
 function waitForOutput (source, regex, child, timeoutMs) {
@@ -111,24 +110,27 @@ const cfg = JSON.parse(process.env.ROUND_TRIP)
 })().catch((err) => { console.error(err); process.exit(1) })
 `
 
-test(`npm pack + ilp-connector@${CONNECTOR_VERSION} in a fresh project: the connector loads the plugin by name from a config file and carries packets`, async () => {
+testPrebuilt(`prebuilt ${TUPLE} package + ilp-connector@${CONNECTOR_VERSION} in a fresh project, cargo not on PATH: the connector loads the plugin by name from a config file and carries packets`, async () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ilp-plugin-http-rs-operator-'))
   let connector
   try {
-    const env = cleanEnv()
-    const tarball = execFileSync('npm', ['pack', '--silent', '--pack-destination', work], { cwd: root, env })
-      .toString().trim().split('\n').pop()
-    const project = path.join(work, 'connector')
-    fs.mkdirSync(project)
-    fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'my-connector', version: '1.0.0', private: true }))
-    execFileSync('npm', ['install', '--no-audit', '--no-fund', path.join(work, tarball), `ilp-connector@${CONNECTOR_VERSION}`], {
+    // CONNECTOR_* would override the env file; NODE_PATH could reach this repository.
+    const env = consumerEnv({ withoutCargo: true })
+    const rootTarball = packRoot(work, { optional: true })
+    const platformTarball = packPlatform(work, TUPLE, BUILT_ADDON)
+    const project = makeProject(path.join(work, 'connector'), 'my-connector')
+    const started = Date.now()
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', rootTarball, platformTarball, `ilp-connector@${CONNECTOR_VERSION}`], {
       cwd: project, env, stdio: 'pipe'
     })
+    console.log(`npm install (prebuilt ${TUPLE} + ilp-connector) took ${((Date.now() - started) / 1000).toFixed(1)} s`)
 
-    // Both came from the install, as real folders (not links into this repository).
-    const installed = path.join(project, 'node_modules', 'ilp-plugin-http-rs')
+    // All came from the install, as real folders (not links into this repository); no addon
+    // was compiled into the root package: the binary is the platform package's.
+    const installed = path.join(project, 'node_modules', PACKAGE)
     expect(fs.lstatSync(installed).isDirectory()).toBe(true)
-    expect(fs.existsSync(path.join(installed, 'native', 'ilp-plugin-http-rs.node'))).toBe(true)
+    expect(fs.readdirSync(installed).filter((name) => name.endsWith('.node'))).toEqual([])
+    expect(fs.existsSync(path.join(project, 'node_modules', `${PACKAGE}-${TUPLE}`, addonFileName(TUPLE)))).toBe(true)
     expect(JSON.parse(fs.readFileSync(path.join(project, 'node_modules', 'ilp-connector', 'package.json'))).version).toBe(CONNECTOR_VERSION)
 
     // The operator's configuration file.

@@ -1,68 +1,99 @@
 'use strict'
-// The user's real path: `npm pack`, then `npm install <tarball>` in a fresh project. The addon
-// must build there from source, load, carry a packet, and leave no build folder behind.
-// Slow (a full release build), so it has its own generous timeout.
-const { execFileSync } = require('child_process')
+// The install step (scripts/install.js) as users meet it, from packed tarballs in fresh projects:
+//
+// 1. The source fallback: the root package alone (no platform package) builds the addon with
+//    cargo in the consumer's project (release; cargo's target folder is a temporary directory,
+//    removed after), loads it, carries a packet. The one source build of the suite: slow.
+// 2. Prebuilt + install scripts allowed + cargo not on PATH: the script sees the prebuilt
+//    load and compiles nothing. (consumer-connector.test.js covers npm's default, where npm
+//    11.19+ blocks the dependency's install script and the loader finds the prebuilt alone.)
+// 3. npm_config_build_from_source=true forces the source build even with the prebuilt there:
+//    without cargo it fails, with the one message naming the platform and what to install.
+// 4. No prebuilt and no cargo: the same message.
+//
+// npm 11.19+ runs a dependency's install script only when the project allows it
+// (package.json "allowScripts"), so the projects here allow ilp-plugin-http-rs.
+const { execFileSync, spawnSync } = require('child_process')
 const fs = require('fs')
 const os = require('os')
 const path = require('path')
+const { PACKAGE, SHIPPED, consumerEnv, packRoot, packPlatform, makeProject, ROUND_TRIP_SCRIPT } = require('./support/packages')
+const { platformTuple, addonFileName } = require('../scripts/platform')
 
 const root = path.join(__dirname, '..')
-const BUILD_DIR_PREFIX = 'ilp-plugin-http-rs-build-'
-
-/** The environment without npm's per-run variables, so the nested npm behaves like a user's. */
-function cleanEnv () {
-  const env = {}
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!key.toLowerCase().startsWith('npm_')) env[key] = value
-  }
-  return env
-}
+const TUPLE = platformTuple()
+const BUILT_ADDON = path.join(root, addonFileName(TUPLE))
+const BUILD_DIR_PREFIX = `${PACKAGE}-build-`
+const REQUIRED_RUST = /^rust-version\s*=\s*"([\d.]+)"/m.exec(fs.readFileSync(path.join(root, 'Cargo.toml'), 'utf8'))[1]
+const testPrebuilt = SHIPPED.includes(TUPLE) ? test : test.skip
 
 function leftoverBuildDirs () {
   return fs.readdirSync(os.tmpdir()).filter((name) => name.startsWith(BUILD_DIR_PREFIX))
 }
 
-test('npm pack -> npm install in a fresh project builds, loads and carries a packet', () => {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ilp-plugin-http-rs-consumer-'))
+/** A project that lets this package's install script run (npm 11.19+ blocks it otherwise). */
+function allowingProject (dir) {
+  makeProject(dir, 'consumer')
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'))
+  manifest.allowScripts = { [PACKAGE]: true }
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify(manifest))
+  return dir
+}
+
+function npmInstall (project, tarballs, env) {
+  return spawnSync('npm', ['install', '--no-audit', '--no-fund', '--foreground-scripts', ...tarballs], { cwd: project, env, encoding: 'utf8' })
+}
+
+let work
+beforeAll(() => { work = fs.mkdtempSync(path.join(os.tmpdir(), 'ilp-plugin-http-rs-consumer-')) })
+afterAll(() => fs.rmSync(work, { recursive: true, force: true }))
+
+test('source fallback: the packed root alone builds with cargo in the consumer project, loads and carries a packet', () => {
   const before = leftoverBuildDirs()
-  try {
-    const env = cleanEnv()
-    const tarball = execFileSync('npm', ['pack', '--silent', '--pack-destination', work], { cwd: root, env })
-      .toString().trim().split('\n').pop()
-    const consumer = path.join(work, 'consumer')
-    fs.mkdirSync(consumer)
-    fs.writeFileSync(path.join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }))
-    execFileSync('npm', ['install', '--no-audit', '--no-fund', path.join(work, tarball)], { cwd: consumer, env, stdio: 'pipe' })
+  const tarball = packRoot(work)
+  const consumer = allowingProject(path.join(work, 'source'))
+  const env = consumerEnv()
+  const started = Date.now()
+  const result = npmInstall(consumer, [tarball], env)
+  expect(result.stderr + result.stdout).toContain(`building the addon from source for ${TUPLE}`)
+  expect(result.status).toBe(0)
+  console.log(`npm install from source took ${((Date.now() - started) / 1000).toFixed(1)} s`)
 
-    const installed = path.join(consumer, 'node_modules', 'ilp-plugin-http-rs')
-    expect(fs.existsSync(path.join(installed, 'native', 'ilp-plugin-http-rs.node'))).toBe(true)
-    expect(fs.existsSync(path.join(installed, 'target'))).toBe(false)
-    expect(leftoverBuildDirs()).toEqual(before)
+  const installed = path.join(consumer, 'node_modules', PACKAGE)
+  expect(fs.existsSync(path.join(installed, addonFileName(TUPLE)))).toBe(true)
+  expect(fs.existsSync(path.join(installed, 'target'))).toBe(false)
+  expect(leftoverBuildDirs()).toEqual(before)
 
-    // A packet round trip between two plugins from the installed copy, in the consumer project.
-    const script = `
-      const Plugin = require('ilp-plugin-http-rs')
-      const IlpPacket = require(${JSON.stringify(require.resolve('ilp-packet'))})
-      ;(async () => {
-        if (Plugin.version !== 2 || Plugin.default !== Plugin) throw new Error('bad module shape')
-        const server = new Plugin({ incoming: { port: 0, host: '127.0.0.1', staticToken: 'a' }, outgoing: { url: 'http://127.0.0.1:1/', staticToken: 'b' } })
-        await server.connect()
-        const fulfill = IlpPacket.serializeIlpFulfill({ fulfillment: Buffer.alloc(32), data: Buffer.from('paid') })
-        server.registerDataHandler(async () => fulfill)
-        const client = new Plugin({ incoming: { port: 0, host: '127.0.0.1', staticToken: 'b' }, outgoing: { url: 'http://127.0.0.1:' + server.port + '/', staticToken: 'a' } })
-        await client.connect()
-        const prepare = IlpPacket.serializeIlpPrepare({ amount: '1', executionCondition: Buffer.alloc(32), expiresAt: new Date(Date.now() + 10000), destination: 'test.x', data: Buffer.alloc(0) })
-        const reply = await client.sendData(prepare)
-        if (!reply.equals(fulfill)) throw new Error('wrong reply')
-        await client.disconnect()
-        await server.disconnect()
-        console.log('round trip ok')
-      })().catch((e) => { console.error(e); process.exit(1) })
-    `
-    const out = execFileSync(process.execPath, ['-e', script], { cwd: consumer, env, timeout: 30000 }).toString()
-    expect(out).toContain('round trip ok')
-  } finally {
-    fs.rmSync(work, { recursive: true, force: true })
-  }
+  const out = execFileSync(process.execPath, ['-e', ROUND_TRIP_SCRIPT], { cwd: consumer, env, timeout: 30000 }).toString()
+  expect(out).toContain('round trip ok')
 }, 15 * 60 * 1000)
+
+testPrebuilt('prebuilt, install script allowed, cargo not on PATH: the script uses the prebuilt and compiles nothing', () => {
+  const consumer = allowingProject(path.join(work, 'prebuilt'))
+  const env = consumerEnv({ withoutCargo: true })
+  const result = npmInstall(consumer, [packRoot(work, { optional: true }), packPlatform(work, TUPLE, BUILT_ADDON)], env)
+  expect(result.stderr + result.stdout).toContain(`using the prebuilt binary for ${TUPLE}`)
+  expect(result.status).toBe(0)
+  expect(fs.readdirSync(path.join(consumer, 'node_modules', PACKAGE)).filter((f) => f.endsWith('.node'))).toEqual([])
+  const out = execFileSync(process.execPath, ['-e', ROUND_TRIP_SCRIPT], { cwd: consumer, env, timeout: 30000 }).toString()
+  expect(out).toContain('round trip ok')
+}, 5 * 60 * 1000)
+
+testPrebuilt('npm_config_build_from_source=true builds from source even with the prebuilt installed (without cargo: the clear message)', () => {
+  const consumer = allowingProject(path.join(work, 'forced'))
+  const env = { ...consumerEnv({ withoutCargo: true }), npm_config_build_from_source: 'true' }
+  const result = npmInstall(consumer, [packRoot(work, { optional: true }), packPlatform(work, TUPLE, BUILT_ADDON)], env)
+  const output = result.stderr + result.stdout
+  expect(output).toContain('npm_config_build_from_source is set, building from source')
+  expect(output).toContain(`the native addon for ${TUPLE} (${process.platform}/${process.arch}) has to be built from source (npm_config_build_from_source is set), but cargo was not found on PATH`)
+  expect(result.status).not.toBe(0)
+}, 5 * 60 * 1000)
+
+test('no prebuilt and no cargo: one message naming the platform and what to install', () => {
+  const consumer = allowingProject(path.join(work, 'no-cargo'))
+  const result = npmInstall(consumer, [packRoot(work)], consumerEnv({ withoutCargo: true }))
+  const output = result.stderr + result.stdout
+  expect(output).toContain(`the native addon for ${TUPLE} (${process.platform}/${process.arch}) has to be built from source (no prebuilt binary loads), but cargo was not found on PATH`)
+  expect(output).toContain(`Install Rust ${REQUIRED_RUST} or newer (https://rustup.rs)`)
+  expect(result.status).not.toBe(0)
+}, 5 * 60 * 1000)

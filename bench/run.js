@@ -40,7 +40,7 @@ const { THROUGH_IMPLS, runThrough, renderThrough, describeThrough } = require('.
 const { start, stop, cpuTicks, peakRssKiB, orNull, killAll, liveCount } = require('./processes')
 
 const ROOT = path.join(__dirname, '..')
-const ADDON = path.join(ROOT, 'native', 'ilp-plugin-http-rs.node')
+const { ADDON_FILE: ADDON } = require('../scripts/build') // the source build's output
 const DEFAULT_RUST_BIN = path.join(ROOT, 'target', 'release', 'examples', 'bench_pair')
 
 /** 1.6.1's server refuses request bodies over this many bytes (raw-body limit). */
@@ -294,7 +294,7 @@ function renderMarkdown (summary, config, machine, variants, rustBuilt, hasPairs
   out.push(`- OS: ${machine.os}`)
   out.push(`- Node: ${machine.node}`)
   out.push(`- rustc: ${machine.rustc}`)
-  out.push(`- Addon: \`native/ilp-plugin-http-rs.node\`, ${machine.addon.build} build (${machine.addon.sizeMB} MB, built ${machine.addon.built})`)
+  out.push(`- Addon: \`${path.basename(ADDON)}\`, ${machine.addon.build} build (${machine.addon.sizeMB} MB, built ${machine.addon.built})`)
   out.push(`- Pure-Rust pair: ${rustBuilt ? '`' + path.relative(ROOT, config.rustBin) + '`' : 'not built (`cargo build --release --example bench_pair --no-default-features --features bench`)'}`)
   out.push(`- Date: ${machine.started} – ${machine.finished}`)
   out.push(`- Load average (1/5/15 min) at start: ${machine.loadAverageStart.join(' / ')}, at end: ${machine.loadAverageEnd.join(' / ')}`)

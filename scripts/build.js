@@ -6,7 +6,8 @@
 //   node scripts/build.js           release build
 //   node scripts/build.js --debug   debug build (fast, for iterating)
 //
-// The cdylib cargo builds is copied to the file the loader looks for first (see ADDON_FILE).
+// The cdylib cargo builds is copied to ilp-plugin-http-rs.<platform>.node in the package root,
+// the file the generated loader (binding.js) tries first (see ADDON_FILE).
 // When this package is being installed as a dependency of another project, cargo's target
 // folder is a temporary directory, removed afterwards, so no build folder is left inside the
 // consumer's node_modules. If cargo or a new enough Rust is missing, it exits with one message
@@ -16,29 +17,11 @@ const fs = require('fs')
 const os = require('os')
 const path = require('path')
 
+const { PACKAGE: PREFIX, PREBUILT, platformTuple, addonFileName } = require('./platform')
+
 const ROOT = path.join(__dirname, '..')
-const PREFIX = 'ilp-plugin-http-rs'
-/** Where the addon goes; index.js loads it from there. */
-const ADDON_FILE = path.join(ROOT, 'native', `${PREFIX}.node`)
-
-/** The napi-rs platform name of this machine, e.g. `linux-x64-gnu`, `linux-x64-musl`, `darwin-arm64`. */
-function platformTuple () {
-  const { platform, arch } = process
-  if (platform === 'win32') return `win32-${arch}-msvc`
-  if (platform !== 'linux') return `${platform}-${arch}`
-  const abi = isMusl() ? 'musl' : 'gnu'
-  return arch === 'arm' ? `linux-arm-${abi}eabihf` : `linux-${arch}-${abi}`
-}
-
-function isMusl () {
-  const report = typeof process.report?.getReport === 'function' ? process.report.getReport() : null
-  if (report && report.header) return !report.header.glibcVersionRuntime
-  try {
-    return fs.readFileSync('/usr/bin/ldd', 'utf8').includes('musl')
-  } catch {
-    return false
-  }
-}
+/** Where the addon goes: the first file binding.js (the generated loader) tries. */
+const ADDON_FILE = path.join(ROOT, addonFileName())
 
 /** The minimum Rust from Cargo.toml (`rust-version = "1.88"`). */
 function requiredRust () {
@@ -56,26 +39,25 @@ function versionBelow (found, wanted) {
 }
 
 /** Stops with one message: what is missing, for which platform, what to install. */
-function fail (problem) {
-  const wanted = requiredRust()
+function fail (why, problem) {
   console.error([
-    `ilp-plugin-http-rs: no prebuilt binary was installed for ${platformTuple()} (${process.platform}/${process.arch}), ` +
-      `and building it from source is not possible: ${problem}.`,
-    `  To build from source, install Rust ${wanted} or newer (https://rustup.rs) and a C compiler/linker ` +
+    `${PREFIX}: the native addon for ${platformTuple()} (${process.platform}/${process.arch}) has to be built ` +
+      `from source (${why}), but ${problem}.`,
+    `  Install Rust ${requiredRust()} or newer (https://rustup.rs) and a C compiler/linker ` +
       '(Debian/Ubuntu: apt-get install build-essential; Alpine: apk add build-base), then install again.',
-    '  Prebuilt binaries exist for linux-x64-gnu, linux-arm64-gnu and linux-x64-musl; an install with ' +
-      '--omit=optional or --no-optional skips them.'
+    `  Prebuilt binaries exist for ${PREBUILT.join(', ')}; an install with --omit=optional or ` +
+      'npm_config_build_from_source=true does not use them.'
   ].join('\n'))
   process.exit(1)
 }
 
-function checkToolchain () {
+function checkToolchain (why) {
   const cargo = spawnSync('cargo', ['--version'], { encoding: 'utf8' })
-  if (cargo.error || cargo.status !== 0) fail('cargo was not found on PATH')
+  if (cargo.error || cargo.status !== 0) fail(why, 'cargo was not found on PATH')
   const rustc = spawnSync('rustc', ['--version'], { encoding: 'utf8' })
   const found = rustc.status === 0 && /rustc (\d+\.\d+\.\d+)/.exec(rustc.stdout)
-  if (!found) fail('rustc was not found on PATH')
-  if (versionBelow(found[1], requiredRust())) fail(`Rust ${requiredRust()} or newer is needed, found ${found[1]}`)
+  if (!found) fail(why, 'rustc was not found on PATH')
+  if (versionBelow(found[1], requiredRust())) fail(why, `it needs Rust ${requiredRust()} or newer and found ${found[1]}`)
 }
 
 /** The file name cargo gives the cdylib on this OS. */
@@ -86,8 +68,8 @@ function cdylibName () {
   return `lib${crate}.so`
 }
 
-function build ({ debug }) {
-  checkToolchain()
+function build ({ debug, why = 'requested' }) {
+  checkToolchain(why)
   const installedAsDependency = ROOT.split(path.sep).includes('node_modules')
   const tempTarget = installedAsDependency
     ? fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}-build-`))
@@ -101,13 +83,12 @@ function build ({ debug }) {
   try {
     console.error(`ilp-plugin-http-rs: building the addon from source for ${platformTuple()} (cargo ${args.join(' ')})`)
     const result = spawnSync('cargo', args, { cwd: ROOT, stdio: 'inherit' })
-    if (result.error) fail(`running cargo failed: ${result.error.message}`)
+    if (result.error) fail(why, `running cargo failed: ${result.error.message}`)
     if (result.status !== 0) {
       console.error(`ilp-plugin-http-rs: cargo build failed (exit ${result.status}) on ${platformTuple()}; see the output above`)
       process.exit(result.status || 1)
     }
     const built = path.join(targetDir, debug ? 'debug' : 'release', cdylibName())
-    fs.mkdirSync(path.dirname(ADDON_FILE), { recursive: true })
     // Copy to a temporary name, then rename: a process that has the old addon loaded keeps it.
     const partial = `${ADDON_FILE}.${process.pid}.tmp`
     fs.copyFileSync(built, partial)
@@ -117,6 +98,6 @@ function build ({ debug }) {
   }
 }
 
-module.exports = { platformTuple, ADDON_FILE }
+module.exports = { build, ADDON_FILE }
 
 if (require.main === module) build({ debug: process.argv.includes('--debug') })

@@ -56,7 +56,7 @@ const path = require('path')
 const { addonBuild, parseArgs } = require('../bench/common')
 
 const ROOT = path.join(__dirname, '..')
-const ADDON = path.join(ROOT, 'native', 'ilp-plugin-http-rs.node')
+const { ADDON_FILE: ADDON } = require('../scripts/build') // the source build's output
 const MB = 1e6
 /** How long a process may take to exit on its own after its plugin disconnected. */
 const EXIT_GRACE_MS = 15000
