@@ -26,6 +26,7 @@ const debug = require('debug')
 const {
   PluginHttp,
   makePrepare,
+  encodePrepare,
   makeFulfill,
   makeReject,
   freePort,
@@ -181,7 +182,7 @@ function auth (value) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Hand-made JWTs and Prepares
+// Hand-made JWTs (hand-made Prepares: support/packets.js encodePrepare)
 
 const b64u = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
 const now = () => Math.floor(Date.now() / 1000)
@@ -198,40 +199,6 @@ const hmac = (hash, secret) => (input) => crypto.createHmac(hash, secret).update
 
 function hs256 (secret, payload = { iat: now(), exp: now() + 60 }) {
   return makeJwt({ alg: 'HS256', typ: 'JWT' }, payload, hmac('sha256', secret))
-}
-
-/** OER length prefix (RFC 27 / X.690 style). */
-function lengthPrefix (n) {
-  if (n < 0x80) return Buffer.from([n])
-  const bytes = []
-  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff)
-  return Buffer.from([0x80 | bytes.length, ...bytes])
-}
-
-function varOctets (buf) {
-  return Buffer.concat([lengthPrefix(buf.length), buf])
-}
-
-/** ILP's 17-digit timestamp YYYYMMDDHHmmssSSS (UTC). */
-function ilpTimestamp (date) {
-  return date.toISOString().replace(/[-:TZ.]/g, '')
-}
-
-/**
- * An ILP Prepare encoded by hand, so that the destination can hold any bytes (ilp-packet and
- * our parser validate addresses). Same layout as ilp-packet's serializeIlpPrepare.
- */
-function encodePrepare ({ destination, expiresAt = new Date(Date.now() + 30000), amount = 10n, data = Buffer.alloc(0) }) {
-  const amountBytes = Buffer.alloc(8)
-  amountBytes.writeBigUInt64BE(amount)
-  const contents = Buffer.concat([
-    amountBytes,
-    Buffer.from(ilpTimestamp(expiresAt), 'ascii'),
-    crypto.createHash('sha256').update(Buffer.alloc(32)).digest(),
-    varOctets(Buffer.isBuffer(destination) ? destination : Buffer.from(destination, 'utf8')),
-    varOctets(data)
-  ])
-  return Buffer.concat([Buffer.from([12]), varOctets(contents)])
 }
 
 // =============================================================================================

@@ -1,5 +1,6 @@
 'use strict'
-// ILP packets for tests: Prepares, Fulfills and Rejects built with ilp-packet.
+// ILP packets for tests: Prepares, Fulfills and Rejects built with ilp-packet, and a Prepare
+// encoded by hand (for destinations ilp-packet refuses to serialize).
 const crypto = require('crypto')
 const IlpPacket = require('ilp-packet')
 const { MAX_DATA_LENGTH, MAX_DESTINATION } = require('./constants')
@@ -36,4 +37,38 @@ function largestPrepare (data = Buffer.alloc(MAX_DATA_LENGTH, 0x5a)) {
   return makePrepare({ destination: MAX_DESTINATION, data })
 }
 
-module.exports = { sha256, makePrepare, makeFulfill, makeReject, largestPrepare }
+/** OER length prefix (RFC 27 / X.690 style). */
+function lengthPrefix (n) {
+  if (n < 0x80) return Buffer.from([n])
+  const bytes = []
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff)
+  return Buffer.from([0x80 | bytes.length, ...bytes])
+}
+
+function varOctets (buf) {
+  return Buffer.concat([lengthPrefix(buf.length), buf])
+}
+
+/** ILP's 17-digit timestamp YYYYMMDDHHmmssSSS (UTC). */
+function ilpTimestamp (date) {
+  return date.toISOString().replace(/[-:TZ.]/g, '')
+}
+
+/**
+ * An ILP Prepare encoded by hand, so that the destination can hold any bytes (ilp-packet and
+ * our parser validate addresses). Same layout as ilp-packet's serializeIlpPrepare.
+ */
+function encodePrepare ({ destination, expiresAt = new Date(Date.now() + 30000), amount = 10n, data = Buffer.alloc(0) }) {
+  const amountBytes = Buffer.alloc(8)
+  amountBytes.writeBigUInt64BE(amount)
+  const contents = Buffer.concat([
+    amountBytes,
+    Buffer.from(ilpTimestamp(expiresAt), 'ascii'),
+    sha256(Buffer.alloc(32)),
+    varOctets(Buffer.isBuffer(destination) ? destination : Buffer.from(destination, 'utf8')),
+    varOctets(data)
+  ])
+  return Buffer.concat([Buffer.from([12]), varOctets(contents)])
+}
+
+module.exports = { sha256, makePrepare, makeFulfill, makeReject, largestPrepare, encodePrepare }
