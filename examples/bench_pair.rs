@@ -94,8 +94,7 @@ fn main() {
 async fn receiver(auth: &str) {
     let config = parse_options(&options_json(auth, "http://127.0.0.1:1/", false)).expect("options");
     let fulfill = Bytes::from(serialize_fulfill(&[0; 32], &[]));
-    let plugin =
-        Plugin::new(config, Arc::new(FixedReply(fulfill)), Arc::new(NullLogger)).expect("plugin");
+    let plugin = Plugin::new(config, Arc::new(FixedReply(fulfill)), Arc::new(NullLogger));
     let port = plugin.connect().expect("connect");
     println!("ready {port}");
     std::future::pending::<()>().await;
@@ -112,8 +111,7 @@ async fn sender(auth: &str, flags: &HashMap<String, String>) {
     let config = parse_options(&options_json(auth, &url, http2)).expect("options");
     // Like the JS sender, a connected plugin (whose server nobody calls).
     let fulfill = Bytes::from(serialize_fulfill(&[0; 32], &[]));
-    let plugin =
-        Plugin::new(config, Arc::new(FixedReply(fulfill)), Arc::new(NullLogger)).expect("plugin");
+    let plugin = Plugin::new(config, Arc::new(FixedReply(fulfill)), Arc::new(NullLogger));
     plugin.connect().expect("connect");
     let plugin = Arc::new(plugin);
     let prepare = Bytes::from(serialize_prepare(

@@ -103,11 +103,9 @@ struct SignedToken {
 }
 
 impl OutgoingAuth {
-    pub fn new(credential: &OutgoingCredential, bearer: bool) -> Result<Self> {
+    pub fn new(credential: &OutgoingCredential, bearer: bool) -> Self {
         let source = match credential {
-            OutgoingCredential::Static(token) => {
-                TokenSource::Static(authorization_value(bearer, token.expose())?)
-            }
+            OutgoingCredential::Static(value) => TokenSource::Static(value.clone()),
             OutgoingCredential::Jwt {
                 secret,
                 lifetime_secs,
@@ -117,7 +115,7 @@ impl OutgoingAuth {
                 cache: Mutex::new(None),
             },
         };
-        Ok(OutgoingAuth { source, bearer })
+        OutgoingAuth { source, bearer }
     }
 
     /// The header value for a request sent now. JWTs are signed under a lock, so concurrent
@@ -143,7 +141,8 @@ impl OutgoingAuth {
                 };
                 let jwt = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, key)
                     .map_err(|e| Error::JwtSign(e.to_string()))?;
-                let header = authorization_value(self.bearer, jwt.as_bytes())?;
+                let header = authorization_value(self.bearer, jwt.as_bytes())
+                    .map_err(|_| Error::JwtSign("the token is not a header value".to_owned()))?;
                 *cache = Some(SignedToken {
                     header: header.clone(),
                     issued_at: now,
@@ -154,14 +153,18 @@ impl OutgoingAuth {
     }
 }
 
-fn authorization_value(bearer: bool, token: &[u8]) -> Result<HeaderValue> {
+/// The `Authorization` value for `token`: `Bearer <token>`, or the bare token (legacy);
+/// marked sensitive.
+pub fn authorization_value(
+    bearer: bool,
+    token: &[u8],
+) -> std::result::Result<HeaderValue, http::header::InvalidHeaderValue> {
     let mut value = Vec::with_capacity(BEARER_PREFIX.len() + token.len());
     if bearer {
         value.extend_from_slice(BEARER_PREFIX);
     }
     value.extend_from_slice(token);
-    let mut header = HeaderValue::from_bytes(&value)
-        .map_err(|_| Error::invalid_option("outgoing token", "cannot be sent in a header"))?;
+    let mut header = HeaderValue::from_bytes(&value)?;
     header.set_sensitive(true);
     Ok(header)
 }
@@ -269,7 +272,7 @@ mod tests {
             secret: Secret::new("shh"),
             lifetime_secs: 30,
         };
-        let outgoing = OutgoingAuth::new(&credential, true).unwrap();
+        let outgoing = OutgoingAuth::new(&credential, true);
         let first = outgoing.header_value().unwrap();
         let second = outgoing.header_value().unwrap();
         assert_eq!(first, second);
@@ -285,11 +288,12 @@ mod tests {
 
     #[test]
     fn legacy_outgoing_tokens_are_bare() {
-        let outgoing =
-            OutgoingAuth::new(&OutgoingCredential::Static(Secret::new("tok")), false).unwrap();
-        assert_eq!(outgoing.header_value().unwrap(), "tok");
-        let outgoing =
-            OutgoingAuth::new(&OutgoingCredential::Static(Secret::new("tok")), true).unwrap();
+        assert_eq!(authorization_value(false, b"tok").unwrap(), "tok");
+        assert_eq!(authorization_value(true, b"tok").unwrap(), "Bearer tok");
+        assert!(authorization_value(true, b"a\r\nb").is_err());
+        let value = authorization_value(true, b"tok").unwrap();
+        let outgoing = OutgoingAuth::new(&OutgoingCredential::Static(value), true);
         assert_eq!(outgoing.header_value().unwrap(), "Bearer tok");
+        assert!(!format!("{:?}", outgoing.header_value().unwrap()).contains("tok"));
     }
 }

@@ -31,21 +31,13 @@ pub struct Plugin {
 }
 
 impl Plugin {
-    /// Builds the client side now (TLS trust, auth); the server starts with `connect`.
-    /// `handler` answers incoming packets (and, in multilateral mode, the ILDCP fetch).
-    pub fn new(
-        config: Config,
-        handler: Arc<dyn DataHandler>,
-        logger: SharedLogger,
-    ) -> Result<Self> {
+    /// Assembles the plugin (client side ready, server started by `connect`). `handler`
+    /// answers incoming packets and, in multilateral mode, the ILDCP fetch.
+    pub fn new(config: Config, handler: Arc<dyn DataHandler>, logger: SharedLogger) -> Self {
         let stats = Arc::new(Stats::default());
         let router = Arc::new(Router::new(config.routing.clone(), handler.clone()));
-        let client = Arc::new(Client::new(
-            &config.outgoing,
-            router.clone(),
-            stats.clone(),
-        )?);
-        Ok(Plugin {
+        let client = Arc::new(Client::new(&config.outgoing, router.clone(), stats.clone()));
+        Plugin {
             config,
             stats,
             client,
@@ -54,7 +46,7 @@ impl Plugin {
             logger,
             connected: AtomicBool::new(false),
             server: Mutex::new(None),
-        })
+        }
     }
 
     /// Binds the port and starts serving; returns the bound port (again, when already

@@ -26,7 +26,7 @@ mod http1;
 mod http2;
 
 use crate::auth::OutgoingAuth;
-use crate::config::{tls, OutgoingConfig};
+use crate::config::OutgoingConfig;
 use crate::error::{Error, Result};
 use crate::protocol::packet::{parse_prepare, PacketError, MAX_REPLY_LEN};
 use crate::routing::Router;
@@ -51,24 +51,23 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(config: &OutgoingConfig, router: Arc<Router>, stats: Arc<Stats>) -> Result<Self> {
+    pub fn new(config: &OutgoingConfig, router: Arc<Router>, stats: Arc<Stats>) -> Self {
         let transport = if config.http2 {
-            let tls = tls::client_config(&config.tls_ca, &[tls::ALPN_H2])?;
-            Transport::Http2(Http2Pool::new(tls, config.http2_max_requests_per_session))
+            Transport::Http2(Http2Pool::new(
+                config.tls.clone(),
+                config.http2_max_requests_per_session,
+            ))
         } else {
-            let tls = tls::client_config(&config.tls_ca, &[])?;
-            Transport::Http1(Box::new(Http1Client::new(Arc::unwrap_or_clone(tls))))
+            Transport::Http1(Box::new(Http1Client::new(config.tls.as_ref().clone())))
         };
-        let peer_name = HeaderValue::from_str(&config.name)
-            .map_err(|_| Error::invalid_option("outgoing.name", "cannot be sent in a header"))?;
-        Ok(Client {
+        Client {
             stats,
             transport,
             router,
-            peer_name,
+            peer_name: config.name.clone(),
             send_ilp_destination: config.send_ilp_destination,
-            auth: OutgoingAuth::new(&config.credential, config.bearer)?,
-        })
+            auth: OutgoingAuth::new(&config.credential, config.bearer),
+        }
     }
 
     /// POSTs the Prepare and returns the peer's reply bytes.

@@ -10,8 +10,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::Uri;
-use rustls_pki_types::CertificateDer;
+use http::{HeaderValue, Uri};
 
 use self::secret::Secret;
 use self::url::{split_authority, UrlTemplate};
@@ -83,24 +82,25 @@ pub struct OutgoingConfig {
     pub credential: OutgoingCredential,
     /// Send `Bearer <token>` (false only with the legacy `secret` / `secretToken` names).
     pub bearer: bool,
-    /// `ILP-Peer-Name`; checked to be a valid header value.
-    pub name: String,
+    /// `ILP-Peer-Name` (visible ASCII).
+    pub name: HeaderValue,
     pub send_ilp_destination: bool,
     pub http2: bool,
     pub http2_max_requests_per_session: Option<u64>,
-    /// Extra CA certificates trusted for `https://` peers (`outgoing.tls.ca`), besides the
-    /// system's.
-    pub tls_ca: Vec<CertificateDer<'static>>,
+    /// What `https://` peers are checked against: the system's root certificates and
+    /// `outgoing.tls.ca`; offers ALPN `h2` when `http2`.
+    pub tls: Arc<rustls::ClientConfig>,
+    /// How many certificates `outgoing.tls.ca` added.
+    pub extra_ca_certificates: usize,
 }
 
 #[derive(Debug, Clone)]
 pub enum OutgoingCredential {
     /// HS256 JWTs with this lifetime in whole seconds (at least 1).
-    Jwt {
-        secret: Secret,
-        lifetime_secs: u64,
-    },
-    Static(Secret),
+    Jwt { secret: Secret, lifetime_secs: u64 },
+    /// The whole `Authorization` value: the static token, after `Bearer ` unless `bearer` is
+    /// false (marked sensitive: `Debug` hides it).
+    Static(HeaderValue),
 }
 
 /// What a redacted secret looks like in `describe()`.
@@ -166,11 +166,11 @@ impl Config {
                 "credential": REDACTED,
                 "jwtExpiry": jwt_expiry_ms,
                 "bearer": self.outgoing.bearer,
-                "name": self.outgoing.name,
+                "name": self.outgoing.name.to_str().unwrap_or_default(),
                 "sendIlpDestination": self.outgoing.send_ilp_destination,
                 "http2": self.outgoing.http2,
                 "http2MaxRequestsPerSession": self.outgoing.http2_max_requests_per_session,
-                "extraCaCertificates": self.outgoing.tls_ca.len(),
+                "extraCaCertificates": self.outgoing.extra_ca_certificates,
             },
         })
     }

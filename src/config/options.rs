@@ -3,7 +3,9 @@
 //! The JS wrapper passes `JSON.stringify({ multi, multiDelimiter, ildcp, incoming, outgoing })`,
 //! so this module is plain Rust. Legacy names (`secret`, `secretToken`, `tokenExpiry`) are
 //! resolved here with 1.6.1's precedence: a legacy value that is set wins. Every problem is an
-//! `Error::InvalidOption` naming the option; secrets are never part of a message.
+//! `Error::InvalidOption` naming the option (its path is derived from where it is read:
+//! `Options::error`); secrets are never part of a message. Everything is checked here, once:
+//! `Config` holds header values, parsed URLs and built TLS configurations.
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
@@ -11,6 +13,7 @@ use std::time::Duration;
 use http::{HeaderValue, Uri};
 use serde_json::{Map, Value};
 
+use crate::auth::authorization_value;
 use crate::config::secret::Secret;
 use crate::config::tls;
 use crate::config::url::{has_valid_port, split_authority, UrlTemplate};
@@ -22,34 +25,131 @@ use crate::error::{Error, Result};
 use crate::protocol::ildcp::IldcpInfo;
 use crate::protocol::packet::is_valid_ilp_address;
 
-type Object = Map<String, Value>;
+/// Tokio's semaphore holds at most `usize::MAX >> 3` permits; a million is plenty.
+const MAX_CONNECTIONS_LIMIT: u64 = 1_000_000;
+/// Node's largest timer delay.
+const MAX_TIMEOUT_MS: f64 = 2_147_483_647.0;
+
+/// One options object and where it sits (`incoming`, `outgoing.tls`; empty for the root), so
+/// that every error names the option as `<path>.<key>`.
+struct Options<'a> {
+    object: &'a Map<String, Value>,
+    path: String,
+}
+
+impl<'a> Options<'a> {
+    /// The full name of `key` (`outgoing.url`).
+    fn name(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    fn error(&self, key: &str, reason: impl Into<String>) -> Error {
+        Error::invalid_option(self.name(key), reason)
+    }
+
+    /// The value of `key`; JSON `null` counts as absent (JS `undefined` is dropped by
+    /// `JSON.stringify`, `null` kept).
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.object.get(key).filter(|value| !value.is_null())
+    }
+
+    /// True when `key` is a non-empty string.
+    fn is_set(&self, key: &str) -> bool {
+        matches!(self.get(key), Some(Value::String(s)) if !s.is_empty())
+    }
+
+    fn string(&self, key: &str) -> Result<Option<&'a str>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(self.error(key, "must be a string")),
+        }
+    }
+
+    fn bool(&self, key: &str) -> Result<Option<bool>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(self.error(key, "must be a boolean")),
+        }
+    }
+
+    /// A nested object, named after its key.
+    fn object(&self, key: &str) -> Result<Option<Options<'a>>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Object(object)) => Ok(Some(Options {
+                object,
+                path: self.name(key),
+            })),
+            Some(_) => Err(self.error(key, "must be an object")),
+        }
+    }
+
+    fn required_object(&self, key: &str) -> Result<Options<'a>> {
+        self.object(key)?
+            .ok_or_else(|| self.error(key, "is required (an object)"))
+    }
+
+    /// A secret given under a legacy or a current name; the legacy one wins when it is a
+    /// non-empty string (1.6.1 reads `legacy || current`).
+    fn aliased_secret(&self, legacy: &str, current: &str) -> Result<Option<Secret>> {
+        let legacy_value = self.string(legacy)?;
+        let current_value = self.string(current)?;
+        Ok(legacy_value
+            .filter(|s| !s.is_empty())
+            .or(current_value.filter(|s| !s.is_empty()))
+            .map(Secret::new))
+    }
+
+    /// A number of milliseconds; `None` when absent.
+    fn millis(&self, key: &str, valid: impl Fn(f64) -> bool, reason: &str) -> Result<Option<f64>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(value) => value
+                .as_f64()
+                .filter(|ms| ms.is_finite() && valid(*ms))
+                .map(Some)
+                .ok_or_else(|| self.error(key, reason)),
+        }
+    }
+}
 
 /// Parses and validates the options JSON.
 pub fn parse_options(json: &str) -> Result<Config> {
     let value: Value = serde_json::from_str(json)
         .map_err(|_| Error::invalid_option("options", "must be a plain object"))?;
-    let root = value
+    let object = value
         .as_object()
         .ok_or_else(|| Error::invalid_option("options", "must be an object"))?;
+    let root = Options {
+        object,
+        path: String::new(),
+    };
 
-    let incoming = parse_incoming(required_object(root, "incoming")?)?;
-    let outgoing_options = required_object(root, "outgoing")?;
-    let outgoing = parse_outgoing(outgoing_options, incoming.port)?;
-    let url = optional_string(outgoing_options, "url", "outgoing.url")?
-        .ok_or_else(|| Error::invalid_option("outgoing.url", "is required"))?;
-    let delimiter = optional_string(root, "multiDelimiter", "multiDelimiter")?.unwrap_or("%");
+    let incoming = parse_incoming(&root.required_object("incoming")?)?;
+    let outgoing_options = root.required_object("outgoing")?;
+    let outgoing = parse_outgoing(&outgoing_options, incoming.port)?;
+    let url = outgoing_options
+        .string("url")?
+        .ok_or_else(|| outgoing_options.error("url", "is required"))?;
+    let delimiter = root.string("multiDelimiter")?.unwrap_or("%");
     if delimiter.is_empty() {
-        return Err(Error::invalid_option("multiDelimiter", "must not be empty"));
+        return Err(root.error("multiDelimiter", "must not be empty"));
     }
-    let routing = if optional_bool(root, "multi", "multi")?.unwrap_or(false) {
-        let ildcp = parse_ildcp(root)?;
+    let url_error = |reason: &str| outgoing_options.error("url", reason);
+    let routing = if root.bool("multi")?.unwrap_or(false) {
         Routing::Multilateral {
-            url_template: parse_url_template(url, delimiter)?,
-            ildcp,
+            url_template: parse_url_template(url, delimiter, &url_error)?,
+            ildcp: parse_ildcp(&root)?,
         }
     } else {
         Routing::Bilateral {
-            url: parse_url(&percent_encode_non_ascii(url)?)?,
+            url: parse_url(&percent_encode_non_ascii(url, &url_error)?, &url_error)?,
         }
     };
     Ok(Config {
@@ -61,39 +161,40 @@ pub fn parse_options(json: &str) -> Result<Config> {
 
 /// Multilateral `outgoing.url`: must make a valid URL once a segment is spliced in (a
 /// number, for templates with the delimiter in the port position).
-fn parse_url_template(url: &str, delimiter: &str) -> Result<UrlTemplate> {
+fn parse_url_template(
+    url: &str,
+    delimiter: &str,
+    url_error: &dyn Fn(&str) -> Error,
+) -> Result<UrlTemplate> {
     // Percent-encoding adds `%`, the default delimiter: mark the delimiter's place with a NUL
     // (which no valid URL holds) before encoding, and split there.
     if url.contains('\0') {
-        return Err(Error::invalid_option("outgoing.url", "is not a valid URL"));
+        return Err(url_error("is not a valid URL"));
     }
-    let encoded = percent_encode_non_ascii(&url.replacen(delimiter, "\0", 1))?;
+    let encoded = percent_encode_non_ascii(&url.replacen(delimiter, "\0", 1), url_error)?;
     let template = UrlTemplate::new(&encoded, "\0");
-    parse_url(&template.expand("a")).or_else(|_| parse_url(&template.expand("1")))?;
+    parse_url(&template.expand("a"), url_error)
+        .or_else(|_| parse_url(&template.expand("1"), url_error))?;
     Ok(template)
 }
 
-fn parse_ildcp(root: &Object) -> Result<Option<IldcpInfo>> {
-    let ildcp = match root.get("ildcp") {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Object(ildcp)) => ildcp,
-        Some(_) => return Err(Error::invalid_option("ildcp", "must be an object")),
+fn parse_ildcp(root: &Options<'_>) -> Result<Option<IldcpInfo>> {
+    let Some(ildcp) = root.object("ildcp")? else {
+        return Ok(None);
     };
-    let client_address = optional_string(ildcp, "clientAddress", "ildcp.clientAddress")?
+    let client_address = ildcp
+        .string("clientAddress")?
         .filter(|address| is_valid_ilp_address(address))
-        .ok_or_else(|| {
-            Error::invalid_option("ildcp.clientAddress", "must be a valid ILP address")
-        })?;
-    let asset_code = optional_string(ildcp, "assetCode", "ildcp.assetCode")?
+        .ok_or_else(|| ildcp.error("clientAddress", "must be a valid ILP address"))?;
+    let asset_code = ildcp
+        .string("assetCode")?
         .filter(|code| !code.is_empty() && code.len() <= 255)
-        .ok_or_else(|| Error::invalid_option("ildcp.assetCode", "must be a non-empty string"))?;
+        .ok_or_else(|| ildcp.error("assetCode", "must be a non-empty string"))?;
     let asset_scale = ildcp
         .get("assetScale")
         .and_then(Value::as_u64)
         .and_then(|scale| u8::try_from(scale).ok())
-        .ok_or_else(|| {
-            Error::invalid_option("ildcp.assetScale", "must be an integer from 0 to 255")
-        })?;
+        .ok_or_else(|| ildcp.error("assetScale", "must be an integer from 0 to 255"))?;
     Ok(Some(IldcpInfo {
         client_address: client_address.to_owned(),
         asset_scale,
@@ -101,41 +202,43 @@ fn parse_ildcp(root: &Object) -> Result<Option<IldcpInfo>> {
     }))
 }
 
-fn parse_incoming(incoming: &Object) -> Result<IncomingConfig> {
+fn parse_incoming(incoming: &Options<'_>) -> Result<IncomingConfig> {
     let port = match incoming.get("port") {
-        None | Some(Value::Null) => {
-            return Err(Error::invalid_option("incoming.port", "is required"));
-        }
+        None => return Err(incoming.error("port", "is required")),
         Some(value) => value
             .as_u64()
             .and_then(|port| u16::try_from(port).ok())
-            .ok_or_else(|| {
-                Error::invalid_option("incoming.port", "must be an integer from 0 to 65535")
-            })?,
+            .ok_or_else(|| incoming.error("port", "must be an integer from 0 to 65535"))?,
     };
-    let host = match optional_string(incoming, "host", "incoming.host")? {
+    let host = match incoming.string("host")? {
         None => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
         Some("localhost") => IpAddr::from([127, 0, 0, 1]),
-        Some(host) => host.parse().map_err(|_| {
-            Error::invalid_option("incoming.host", "must be an IP address or 'localhost'")
-        })?,
+        Some(host) => host
+            .parse()
+            .map_err(|_| incoming.error("host", "must be an IP address or 'localhost'"))?,
     };
-    let jwt_secret = aliased_secret(incoming, "secret", "jwtSecret", "incoming")?;
-    let static_token = aliased_secret(incoming, "secretToken", "staticToken", "incoming")?;
+    let jwt_secret = incoming.aliased_secret("secret", "jwtSecret")?;
+    let static_token = incoming.aliased_secret("secretToken", "staticToken")?;
     if jwt_secret.is_none() && static_token.is_none() {
         return Err(Error::InvalidAuthOptions { side: "incoming" });
     }
-    let tls = match optional_object(incoming, "tls", "incoming.tls")? {
+    let tls = match incoming.object("tls")? {
         None => None,
         Some(tls) => {
-            let cert = optional_string(tls, "cert", "incoming.tls.cert")?
-                .ok_or_else(|| Error::invalid_option("incoming.tls.cert", "is required"))?;
-            let key = optional_string(tls, "key", "incoming.tls.key")?
-                .ok_or_else(|| Error::invalid_option("incoming.tls.key", "is required"))?;
-            Some(tls::server_config(
-                &tls::read_pem(cert, "incoming.tls.cert")?,
-                &tls::read_pem(key, "incoming.tls.key")?,
-            )?)
+            let pem = |key: &str| -> Result<Vec<u8>> {
+                let value = tls
+                    .string(key)?
+                    .ok_or_else(|| tls.error(key, "is required"))?;
+                tls::read_pem(value).map_err(|reason| tls.error(key, reason))
+            };
+            let chain = tls::parse_certificates(&pem("cert")?)
+                .map_err(|reason| tls.error("cert", reason))?;
+            let key =
+                tls::parse_private_key(&pem("key")?).map_err(|reason| tls.error("key", reason))?;
+            Some(
+                tls::server_config(chain, key)
+                    .map_err(|reason| Error::invalid_option(tls.path.clone(), reason))?,
+            )
         }
     };
     Ok(IncomingConfig {
@@ -149,35 +252,28 @@ fn parse_incoming(incoming: &Object) -> Result<IncomingConfig> {
 }
 
 /// `incoming.maxConnections`, `incoming.headersTimeout`, `incoming.bodyTimeout` (milliseconds).
-fn parse_limits(incoming: &Object) -> Result<ConnectionLimits> {
+fn parse_limits(incoming: &Options<'_>) -> Result<ConnectionLimits> {
     let defaults = ConnectionLimits::default();
     let max_connections = match incoming.get("maxConnections") {
-        None | Some(Value::Null) => defaults.max_connections,
+        None => defaults.max_connections,
         Some(value) => value
             .as_u64()
             .filter(|n| (1..=MAX_CONNECTIONS_LIMIT).contains(n))
             .map(|n| n as usize)
             .ok_or_else(|| {
-                Error::invalid_option(
-                    "incoming.maxConnections",
+                incoming.error(
+                    "maxConnections",
                     format!("must be an integer from 1 to {MAX_CONNECTIONS_LIMIT}"),
                 )
             })?,
     };
-    let timeout = |key: &'static str, default: Duration| -> Result<Duration> {
-        match incoming.get(key) {
-            None | Some(Value::Null) => Ok(default),
-            Some(value) => value
-                .as_f64()
-                .filter(|ms| ms.is_finite() && *ms >= 1.0 && *ms <= MAX_TIMEOUT_MS)
-                .map(|ms| Duration::from_millis(ms as u64))
-                .ok_or_else(|| {
-                    Error::invalid_option(
-                        format!("incoming.{key}"),
-                        "must be a number of milliseconds from 1 to 2147483647",
-                    )
-                }),
-        }
+    let timeout = |key: &str, default: Duration| -> Result<Duration> {
+        let ms = incoming.millis(
+            key,
+            |ms| (1.0..=MAX_TIMEOUT_MS).contains(&ms),
+            "must be a number of milliseconds from 1 to 2147483647",
+        )?;
+        Ok(ms.map_or(default, |ms| Duration::from_millis(ms as u64)))
     };
     Ok(ConnectionLimits {
         max_connections,
@@ -186,96 +282,89 @@ fn parse_limits(incoming: &Object) -> Result<ConnectionLimits> {
     })
 }
 
-/// Tokio's semaphore holds at most `usize::MAX >> 3` permits; a million is plenty.
-const MAX_CONNECTIONS_LIMIT: u64 = 1_000_000;
-/// Node's largest timer delay.
-const MAX_TIMEOUT_MS: f64 = 2_147_483_647.0;
-
-fn parse_outgoing(outgoing: &Object, incoming_port: u16) -> Result<OutgoingConfig> {
-    let jwt_secret = aliased_secret(outgoing, "secret", "jwtSecret", "outgoing")?;
-    let static_token = aliased_secret(outgoing, "secretToken", "staticToken", "outgoing")?;
-    let bearer = !is_set(outgoing, "secret") && !is_set(outgoing, "secretToken");
+fn parse_outgoing(outgoing: &Options<'_>, incoming_port: u16) -> Result<OutgoingConfig> {
+    let jwt_secret = outgoing.aliased_secret("secret", "jwtSecret")?;
+    let static_token = outgoing.aliased_secret("secretToken", "staticToken")?;
+    let bearer = !outgoing.is_set("secret") && !outgoing.is_set("secretToken");
     let credential = match (jwt_secret, static_token) {
         (Some(secret), _) => OutgoingCredential::Jwt {
             secret,
             lifetime_secs: jwt_lifetime_secs(outgoing)?,
         },
         (None, Some(token)) => {
-            let option = if is_set(outgoing, "secretToken") {
-                "outgoing.secretToken"
+            let key = if outgoing.is_set("secretToken") {
+                "secretToken"
             } else {
-                "outgoing.staticToken"
+                "staticToken"
             };
-            if HeaderValue::from_bytes(token.expose()).is_err()
-                || !token.expose().iter().all(|b| (0x20..0x7f).contains(b))
-            {
-                return Err(Error::invalid_option(
-                    option,
-                    "must contain printable ASCII characters only (it is sent in a header)",
-                ));
-            }
-            OutgoingCredential::Static(token)
+            let printable = token.expose().iter().all(|b| (0x20..0x7f).contains(b));
+            let value = authorization_value(bearer, token.expose())
+                .ok()
+                .filter(|_| printable)
+                .ok_or_else(|| {
+                    outgoing.error(
+                        key,
+                        "must contain printable ASCII characters only (it is sent in a header)",
+                    )
+                })?;
+            OutgoingCredential::Static(value)
         }
         (None, None) => return Err(Error::InvalidAuthOptions { side: "outgoing" }),
     };
 
-    let name = match optional_string(outgoing, "name", "outgoing.name")? {
-        None | Some("") => incoming_port.to_string(),
-        Some(name) => {
-            if !name.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(Error::invalid_option(
-                    "outgoing.name",
+    let name = match outgoing.string("name")? {
+        None | Some("") => HeaderValue::from(incoming_port),
+        Some(name) => HeaderValue::from_str(name)
+            .ok()
+            .filter(|_| name.bytes().all(|b| b.is_ascii_graphic()))
+            .ok_or_else(|| {
+                outgoing.error(
+                    "name",
                     "must contain visible ASCII characters only (it is sent in a header)",
-                ));
-            }
-            name.to_owned()
-        }
+                )
+            })?,
     };
     let http2_max_requests_per_session = match outgoing.get("http2MaxRequestsPerSession") {
-        None | Some(Value::Null) => None,
+        None => None,
         Some(value) => Some(value.as_u64().filter(|n| *n > 0).ok_or_else(|| {
-            Error::invalid_option(
-                "outgoing.http2MaxRequestsPerSession",
-                "must be a positive integer",
-            )
+            outgoing.error("http2MaxRequestsPerSession", "must be a positive integer")
         })?),
     };
+    let http2 = outgoing.bool("http2")?.unwrap_or(false);
 
-    let tls_ca = match optional_object(outgoing, "tls", "outgoing.tls")? {
+    let extra_ca = match outgoing.object("tls")? {
         None => Vec::new(),
-        Some(tls) => match optional_string(tls, "ca", "outgoing.tls.ca")? {
+        Some(tls) => match tls.string("ca")? {
             None => Vec::new(),
-            Some(ca) => {
-                tls::parse_certificates(&tls::read_pem(ca, "outgoing.tls.ca")?, "outgoing.tls.ca")?
-            }
+            Some(ca) => tls::read_pem(ca)
+                .and_then(|pem| tls::parse_certificates(&pem))
+                .map_err(|reason| tls.error("ca", reason))?,
         },
     };
+    let alpn: &[&[u8]] = if http2 { &[tls::ALPN_H2] } else { &[] };
+    let tls =
+        tls::client_config(&extra_ca, alpn).map_err(|reason| outgoing.error("tls.ca", reason))?;
     Ok(OutgoingConfig {
-        tls_ca,
+        tls,
+        extra_ca_certificates: extra_ca.len(),
         credential,
         bearer,
         name,
-        send_ilp_destination: optional_bool(
-            outgoing,
-            "sendIlpDestination",
-            "outgoing.sendIlpDestination",
-        )?
-        .unwrap_or(false),
-        http2: optional_bool(outgoing, "http2", "outgoing.http2")?.unwrap_or(false),
+        send_ilp_destination: outgoing.bool("sendIlpDestination")?.unwrap_or(false),
+        http2,
         http2_max_requests_per_session,
     })
 }
 
 /// Non-ASCII characters in the path and query are percent-encoded as UTF-8 (as WHATWG URLs,
 /// hence node-fetch and 1.6.1, send them); a non-ASCII host must be given in punycode.
-fn percent_encode_non_ascii(url: &str) -> Result<String> {
+fn percent_encode_non_ascii(url: &str, url_error: &dyn Fn(&str) -> Error) -> Result<String> {
     if url.is_ascii() {
         return Ok(url.to_owned());
     }
     let (scheme, authority, rest) = split_authority(url);
     if !scheme.is_ascii() || !authority.is_ascii() {
-        return Err(Error::invalid_option(
-            "outgoing.url",
+        return Err(url_error(
             "has a non-ASCII host: use its punycode (xn--) form",
         ));
     }
@@ -292,114 +381,43 @@ fn percent_encode_non_ascii(url: &str) -> Result<String> {
     Ok(encoded)
 }
 
-fn parse_url(url: &str) -> Result<Uri> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|_| Error::invalid_option("outgoing.url", "is not a valid URL"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {}
-        _ => {
-            return Err(Error::invalid_option(
-                "outgoing.url",
-                "must be an absolute http:// or https:// URL",
-            ))
-        }
+fn parse_url(url: &str, url_error: &dyn Fn(&str) -> Error) -> Result<Uri> {
+    let uri: Uri = url.parse().map_err(|_| url_error("is not a valid URL"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(url_error("must be an absolute http:// or https:// URL"));
     }
     if uri.host().is_none_or(str::is_empty) {
-        return Err(Error::invalid_option("outgoing.url", "has no host"));
+        return Err(url_error("has no host"));
     }
     if !has_valid_port(&uri) {
-        return Err(Error::invalid_option("outgoing.url", "has an invalid port"));
+        return Err(url_error("has an invalid port"));
     }
     Ok(uri)
 }
 
 /// `outgoing.tokenExpiry` (legacy, wins when set and non-zero) or `outgoing.jwtExpiry`, in
 /// milliseconds; 0 or absent means 30 s. JWT lifetimes are whole seconds, as in 1.6.1.
-fn jwt_lifetime_secs(outgoing: &Object) -> Result<u64> {
-    let legacy = optional_millis(outgoing, "tokenExpiry")?;
-    let modern = optional_millis(outgoing, "jwtExpiry")?;
-    let (option, millis) = match (legacy, modern) {
-        (Some(ms), _) if ms > 0 => ("outgoing.tokenExpiry", ms),
-        (_, Some(ms)) if ms > 0 => ("outgoing.jwtExpiry", ms),
-        _ => ("outgoing.jwtExpiry", DEFAULT_JWT_EXPIRY_MS),
+fn jwt_lifetime_secs(outgoing: &Options<'_>) -> Result<u64> {
+    let millis = |key: &str| -> Result<Option<u64>> {
+        let ms = outgoing.millis(
+            key,
+            |ms| (0.0..=1e15).contains(&ms),
+            "must be a non-negative number of milliseconds",
+        )?;
+        Ok(ms.map(|ms| ms as u64))
+    };
+    let (key, millis) = match (millis("tokenExpiry")?, millis("jwtExpiry")?) {
+        (Some(ms), _) if ms > 0 => ("tokenExpiry", ms),
+        (_, Some(ms)) if ms > 0 => ("jwtExpiry", ms),
+        _ => ("jwtExpiry", DEFAULT_JWT_EXPIRY_MS),
     };
     if millis < 1000 {
-        return Err(Error::invalid_option(
-            option,
+        return Err(outgoing.error(
+            key,
             "must be at least 1000 (milliseconds), or 0 for the default",
         ));
     }
     Ok(millis / 1000)
-}
-
-fn optional_millis(object: &Object, key: &'static str) -> Result<Option<u64>> {
-    match object.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(value) => value
-            .as_f64()
-            .filter(|ms| ms.is_finite() && *ms >= 0.0 && *ms <= 1e15)
-            .map(|ms| Some(ms as u64))
-            .ok_or_else(|| {
-                Error::invalid_option(
-                    format!("outgoing.{key}"),
-                    "must be a non-negative number of milliseconds",
-                )
-            }),
-    }
-}
-
-/// A secret given under a legacy or a current name; the legacy one wins when it is a
-/// non-empty string (1.6.1 reads `legacy || current`).
-fn aliased_secret(
-    object: &Object,
-    legacy: &'static str,
-    current: &'static str,
-    side: &'static str,
-) -> Result<Option<Secret>> {
-    let legacy_value = optional_string(object, legacy, &format!("{side}.{legacy}"))?;
-    let current_value = optional_string(object, current, &format!("{side}.{current}"))?;
-    Ok(legacy_value
-        .filter(|s| !s.is_empty())
-        .or(current_value.filter(|s| !s.is_empty()))
-        .map(Secret::new))
-}
-
-fn is_set(object: &Object, key: &str) -> bool {
-    matches!(object.get(key), Some(Value::String(s)) if !s.is_empty())
-}
-
-fn required_object<'a>(object: &'a Object, key: &'static str) -> Result<&'a Object> {
-    match object.get(key) {
-        Some(Value::Object(inner)) => Ok(inner),
-        None | Some(Value::Null) => Err(Error::invalid_option(key, "is required (an object)")),
-        Some(_) => Err(Error::invalid_option(key, "must be an object")),
-    }
-}
-
-fn optional_object<'a>(object: &'a Object, key: &str, option: &str) -> Result<Option<&'a Object>> {
-    match object.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(inner)) => Ok(Some(inner)),
-        Some(_) => Err(Error::invalid_option(option, "must be an object")),
-    }
-}
-
-fn optional_string<'a>(object: &'a Object, key: &str, option: &str) -> Result<Option<&'a str>> {
-    match object.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(Error::invalid_option(option, "must be a string")),
-    }
-}
-
-fn optional_bool(object: &Object, key: &str, option: &str) -> Result<Option<bool>> {
-    match object.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(Error::invalid_option(option, "must be a boolean")),
-    }
 }
 
 #[cfg(test)]

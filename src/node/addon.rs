@@ -68,7 +68,7 @@ impl NativePlugin {
             pending.clone(),
         ));
         Ok(NativePlugin {
-            plugin: Plugin::new(config, handler, logger)?,
+            plugin: Plugin::new(config, handler, logger),
             settle_send,
             pending,
             dispatch: dispatch.create_ref()?,
