@@ -31,6 +31,8 @@ mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz_checks;
 mod handler;
+#[cfg(test)]
+mod integration;
 mod log;
 #[cfg(feature = "node")]
 mod node;
