@@ -8,6 +8,10 @@
 // - `selfSigned`:  'localhost' + 127.0.0.1, signed by its own key (not a CA).
 // - `wrongHost`:   'wrong.example' only (no localhost, no IP), signed by `ca`.
 //
+// `getClientCerts()` adds client certificates for mutual TLS (extKeyUsage clientAuth):
+// - `client`:      'ilp-peer-client', signed by `ca`.
+// - `otherClient`: 'ilp-peer-client' again, signed by `otherCa`.
+//
 // Each is `{ cert, key }` in PEM. Generated once per test file (jest gives every test file its
 // own module registry, so the cache below lives as long as one file's run) because key
 // generation is the slow part. `writePems(dir)` writes them all as files for the "PEM file
@@ -57,10 +61,11 @@ function makeCa (commonName) {
 }
 
 /**
- * A server certificate for `commonName` with the given subjectAltNames, signed by `issuer`
- * (`{ cert, keys }` of a CA), or self-signed when `issuer` is null.
+ * A certificate for `commonName` with the given subjectAltNames, signed by `issuer`
+ * (`{ cert, keys }` of a CA), or self-signed when `issuer` is null. `usage` is the extKeyUsage:
+ * a server certificate unless told otherwise.
  */
-function makeLeaf (commonName, altNames, issuer) {
+function makeLeaf (commonName, altNames, issuer, usage = { serverAuth: true }) {
   const keys = newKeys()
   const cert = pki.createCertificate()
   cert.publicKey = keys.publicKey
@@ -71,7 +76,7 @@ function makeLeaf (commonName, altNames, issuer) {
   const extensions = [
     { name: 'basicConstraints', cA: false },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'extKeyUsage', ...usage },
     { name: 'subjectAltName', altNames },
     { name: 'subjectKeyIdentifier' }
   ]
@@ -88,11 +93,21 @@ const LOCALHOST_NAMES = [
   { type: 7, ip: '127.0.0.1' } // iPAddress
 ]
 
-/** All the certificates (generated on first use, then cached). */
+let authorities = null
+let clientCached = null
+
+/** The two CAs, with their keys (generated on first use, then cached). */
+function getAuthorities () {
+  if (!authorities) {
+    authorities = { ca: makeCa('ilp-plugin-http-rs test CA'), otherCa: makeCa('unrelated test CA') }
+  }
+  return authorities
+}
+
+/** All the server certificates (generated on first use, then cached). */
 function getCerts () {
   if (cached) return cached
-  const ca = makeCa('ilp-plugin-http-rs test CA')
-  const otherCa = makeCa('unrelated test CA')
+  const { ca, otherCa } = getAuthorities()
   cached = {
     ca: ca.pem,
     leaf: makeLeaf('localhost', LOCALHOST_NAMES, ca),
@@ -102,6 +117,21 @@ function getCerts () {
     wrongHost: makeLeaf('wrong.example', [{ type: 2, value: 'wrong.example' }], ca)
   }
   return cached
+}
+
+/**
+ * Client certificates for mutual TLS, signed by the CAs of `getCerts()` (`{ client, otherClient }`,
+ * each `{ cert, key }` in PEM; generated on first use, then cached).
+ */
+function getClientCerts () {
+  if (clientCached) return clientCached
+  const { ca, otherCa } = getAuthorities()
+  const names = [{ type: 2, value: 'ilp-peer-client' }]
+  clientCached = {
+    client: makeLeaf('ilp-peer-client', names, ca, { clientAuth: true }),
+    otherClient: makeLeaf('ilp-peer-client', names, otherCa, { clientAuth: true })
+  }
+  return clientCached
 }
 
 /**
@@ -122,4 +152,4 @@ function writePems (dir) {
   return paths
 }
 
-module.exports = { getCerts, writePems }
+module.exports = { getCerts, getClientCerts, writePems }
