@@ -17,16 +17,28 @@ declare namespace PluginHttp {
     port: number
     /** Interface to bind. Default `'::'` (all interfaces, IPv4 and IPv6), like 1.6.1. */
     host?: string
-    /** HS256 secret that incoming JWTs must be signed with. */
-    jwtSecret?: string
+    /**
+     * HS256 secret that incoming JWTs must be signed with. While rotating, an array: a JWT
+     * signed with any one of them is accepted.
+     */
+    jwtSecret?: string | string[]
     /** Legacy name of `jwtSecret`; wins when both are given. */
-    secret?: string
-    /** A static token incoming requests may present (also accepted when `jwtSecret` is set). */
-    staticToken?: string
+    secret?: string | string[]
+    /**
+     * A static token incoming requests may present (also accepted when `jwtSecret` is set).
+     * While rotating, an array: any one of them is accepted.
+     */
+    staticToken?: string | string[]
     /** Legacy name of `staticToken`; wins when both are given. */
-    secretToken?: string
-    /** Serve HTTPS (ALPN h2 and http/1.1) with this certificate chain and key: PEM text or file paths. */
-    tls?: { cert: string, key: string }
+    secretToken?: string | string[]
+    /** Incoming JWTs must carry exactly this `sub` claim (else 401). Needs a JWT secret. */
+    jwtSubject?: string
+    /**
+     * Serve HTTPS (ALPN h2 and http/1.1) with this certificate chain and key: PEM text or file
+     * paths. `clientCa` (PEM text or file path): mutual TLS, a client must present a certificate
+     * issued by one of these CA certificates, checked in the handshake; tokens become optional.
+     */
+    tls?: { cert: string, key: string, clientCa?: string }
     /**
      * Cap on incoming connections open at once. Default 4096. At the cap, connections without
      * a request in flight are closed to make room; when all are busy, new clients wait in the
@@ -58,8 +70,19 @@ declare namespace PluginHttp {
     staticToken?: string
     /** Legacy name of `staticToken`; wins when both are given. Makes requests send the bare token (no `Bearer `). */
     secretToken?: string
-    /** Extra CA certificates (PEM text or file path) trusted for `https://` peers, besides the system's. */
-    tls?: { ca?: string }
+    /**
+     * `ca`: extra CA certificates (PEM text or file path) trusted for `https://` peers, besides
+     * the system's. `cert` and `key` (both or neither; PEM text or file paths): mutual TLS, the
+     * client certificate chain and key presented to `https://` peers; a token becomes optional.
+     */
+    tls?: { ca?: string, cert?: string, key?: string }
+    /** Put this `sub` claim into outgoing JWTs (the Java connector's JWT_HS_256 requires it). Needs a JWT secret. */
+    jwtSubject?: string
+    /**
+     * Request `Content-Type`. Default `'application/ilp+octet-stream'` (1.6.1's wire format);
+     * `'application/octet-stream'` is RFC 35's (also sent as `Accept`), which Rafiki requires.
+     */
+    contentType?: 'application/ilp+octet-stream' | 'application/octet-stream'
     /** Use HTTP/2 (h2c prior knowledge for `http://`, ALPN h2 for `https://`). Default false. */
     http2?: boolean
     /** HTTP/2: retire a session (connection) after this many requests. Default unlimited. */
@@ -139,7 +162,10 @@ declare namespace PluginHttp {
       /** Requests to this plugin's server. */
       incoming: DirectionStats
     }
-    /** The effective configuration; every secret reads `[redacted]`. */
+    /**
+     * The effective configuration; every secret reads `[redacted]`. `config.incoming.staticTokens`
+     * and `config.incoming.jwtSecrets` count the configured credentials.
+     */
     config: Record<string, unknown>
   }
 
