@@ -9,7 +9,7 @@ const {
   UNUSED_OUTGOING_URL,
   makePrepare,
   makeFulfill
-} = require('./helpers')
+} = require('./support')
 
 const OLD_TOKEN = 'rotation-old-token-Gg5'
 const NEW_TOKEN = 'rotation-new-token-Wt2'

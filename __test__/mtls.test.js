@@ -20,9 +20,10 @@ const {
   PluginHttp,
   UNUSED_OUTGOING_URL,
   makePrepare,
-  makeFulfill
-} = require('./helpers')
-const { getCerts, getClientCerts } = require('./certs')
+  makeFulfill,
+  makeLog
+} = require('./support')
+const { getCerts, getClientCerts } = require('./support/certs')
 
 const TOKEN = 'mtls-static-token-Ee7'
 
@@ -40,9 +41,6 @@ afterEach(async () => {
   cleanups = []
 })
 
-/** A logger in the shape of `api.log` whose calls jest records. */
-const recordingLog = () => ({ error: jest.fn(), warn: jest.fn(), info: jest.fn(), debug: jest.fn(), trace: jest.fn() })
-const logText = (log) => Object.values(log).flatMap((fn) => fn.mock.calls.map((args) => args.join(' '))).join('\n')
 
 async function mtlsServer ({ incoming = {}, log } = {}) {
   const plugin = new PluginHttp({
@@ -187,25 +185,27 @@ describe('options are validated at construction', () => {
 })
 
 test('nothing secret reaches logs, errors or getAdminInfo()', async () => {
-  const serverLog = recordingLog()
-  const clientLog = recordingLog()
-  const server = await mtlsServer({ log: serverLog, incoming: { staticToken: TOKEN } })
-  const good = await mtlsClient(server, { log: clientLog, outgoing: { staticToken: TOKEN } })
+  const serverLog = makeLog()
+  const clientLog = makeLog()
+  const server = await mtlsServer({ log: serverLog.log, incoming: { staticToken: TOKEN } })
+  const good = await mtlsClient(server, { log: clientLog.log, outgoing: { staticToken: TOKEN } })
   await roundTrip(good)
   const errors = []
   for (const client of [null, CLIENTS.otherClient]) {
-    const bad = await mtlsClient(server, { log: clientLog, client, outgoing: { staticToken: TOKEN } })
+    const bad = await mtlsClient(server, { log: clientLog.log, client, outgoing: { staticToken: TOKEN } })
     errors.push(await bad.sendData(makePrepare({ expiresInMs: 5000 })).catch((e) => e.message))
   }
   for (const http2 of [false, true]) {
-    const bad = await mtlsClient(server, { http2, log: clientLog, client: CLIENTS.otherClient, outgoing: { staticToken: TOKEN } })
+    const bad = await mtlsClient(server, { http2, log: clientLog.log, client: CLIENTS.otherClient, outgoing: { staticToken: TOKEN } })
     errors.push(await bad.sendData(makePrepare({ expiresInMs: 5000 })).catch((e) => e.message))
   }
   const admin = JSON.stringify([server.getAdminInfo(), good.getAdminInfo()])
   expect(good.getAdminInfo().config.outgoing.tls).toMatchObject({ clientCertificate: true })
   expect(server.getAdminInfo().config.incoming.tls).toMatchObject({ clientCertificates: 'required' })
   const keyBody = (pem) => pem.split('\n').filter((line) => line && !line.startsWith('-----')).slice(0, 3).join('')
-  const text = [logText(serverLog), logText(clientLog), errors.join('\n'), admin].join('\n')
+  const logged = [...serverLog.lines.all, ...clientLog.lines.all].map((line) => line.text)
+  expect(logged.length).toBeGreaterThan(0)
+  const text = [...logged, ...errors, admin].join('\n')
   for (const secret of [TOKEN, keyBody(CLIENTS.client.key), keyBody(CLIENTS.otherClient.key), keyBody(CERTS.leaf.key), 'PRIVATE KEY']) {
     expect(text).not.toContain(secret)
   }

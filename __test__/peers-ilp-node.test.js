@@ -4,7 +4,6 @@
 // rejection handler; see there): warp's `content_length_limit` refuses a request without
 // `content-length`, and ilp-node answers that with 405. Our HTTP/2 requests must carry it
 // (HTTP/1.1 requests always did), and the token must be in the `Bearer ` form.
-const http2 = require('http2')
 const IlpPacket = require('ilp-packet')
 const {
   PluginHttp,
@@ -12,8 +11,9 @@ const {
   UNUSED_OUTGOING_URL,
   makePrepare,
   makeFulfill,
-  makeReject
-} = require('./helpers')
+  makeReject,
+  h2Request
+} = require('./support')
 const { startWarpH2Server } = require('./peers/warp-h2')
 
 const TOKEN = 'ilp-node-incoming-token-Vb6'
@@ -46,30 +46,14 @@ async function ourClient (outgoing) {
   return plugin
 }
 
-/** A request from Node's http2 client with exactly these headers. */
-async function h2Post (url, headers, body) {
-  const { origin, pathname } = new URL(url)
-  const session = http2.connect(origin)
-  try {
-    return await new Promise((resolve, reject) => {
-      const stream = session.request({ ':method': 'POST', ':path': pathname, ...headers })
-      stream.on('response', (h) => stream.on('data', () => {}).on('end', () => resolve(h[':status'])))
-      stream.on('error', reject)
-      stream.end(body)
-    })
-  } finally {
-    session.close()
-  }
-}
-
 describe('the stand-in refuses as ilp-node does', () => {
   test('without content-length: 405; with it: 200; a bare token: 401', async () => {
     const server = await ilpNode()
     const body = makePrepare()
-    const url = server.urlFor('alice')
-    expect(await h2Post(url, { authorization: `Bearer ${TOKEN}` }, body)).toBe(405)
-    expect(await h2Post(url, { authorization: `Bearer ${TOKEN}`, 'content-length': body.length }, body)).toBe(200)
-    expect(await h2Post(url, { authorization: TOKEN, 'content-length': body.length }, body)).toBe(401)
+    const post = async (headers) => (await h2Request(`http://127.0.0.1:${server.port}`, { path: '/accounts/alice/ilp', headers, body })).status
+    expect(await post({ authorization: `Bearer ${TOKEN}` })).toBe(405)
+    expect(await post({ authorization: `Bearer ${TOKEN}`, 'content-length': body.length })).toBe(200)
+    expect(await post({ authorization: TOKEN, 'content-length': body.length })).toBe(401)
   })
 })
 

@@ -15,7 +15,7 @@ const {
   UNUSED_OUTGOING_URL,
   makePrepare,
   makeFulfill
-} = require('./helpers')
+} = require('./support')
 const { verifyJwtHs256, signJwtHs256, startJavaConnector, sendFromJavaLink } = require('./peers/java-connector')
 
 const SECRET_US_TO_JAVA = 'shared-secret-us-to-java-Hq4'

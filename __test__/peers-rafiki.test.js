@@ -8,7 +8,6 @@
 //   'application/octet-stream'` (RFC 35) passes, with Accept; the bare legacy token form and
 //   JWTs are refused by Rafiki (it wants `Bearer <static token>`).
 // - our server accepts both content types and none.
-const http = require('http')
 const IlpPacket = require('ilp-packet')
 const {
   PluginHttp,
@@ -16,8 +15,9 @@ const {
   UNUSED_OUTGOING_URL,
   makePrepare,
   makeFulfill,
-  makeReject
-} = require('./helpers')
+  makeReject,
+  request
+} = require('./support')
 const { startRafikiServer, rafikiClient, getBearerToken, AXIOS_ACCEPT } = require('./peers/rafiki')
 
 const RAFIKI_TO_US = 'rafiki-outgoing-token-4hV9'
@@ -150,17 +150,9 @@ describe('our server accepts both content types and none', () => {
     const fulfill = makeFulfill(Buffer.from('ok'))
     plugin.registerDataHandler(async () => fulfill)
     const body = makePrepare()
-    const headers = { Authorization: `Bearer ${RAFIKI_TO_US}`, 'Content-Length': body.length, Accept: AXIOS_ACCEPT }
+    const headers = { Authorization: `Bearer ${RAFIKI_TO_US}`, Accept: AXIOS_ACCEPT }
     if (contentType) headers['Content-Type'] = contentType
-    const { status, reply } = await new Promise((resolve, reject) => {
-      const request = http.request({ host: '127.0.0.1', port: plugin.port, method: 'POST', path: '/', headers, agent: false }, (response) => {
-        const chunks = []
-        response.on('data', (c) => chunks.push(c))
-        response.on('end', () => resolve({ status: response.statusCode, reply: Buffer.concat(chunks) }))
-      })
-      request.on('error', reject)
-      request.end(body)
-    })
+    const { status, body: reply } = await request(plugin.port, { headers, body })
     expect(status).toBe(200)
     expect(reply.equals(fulfill)).toBe(true)
   })

@@ -26,6 +26,7 @@
 //   `Accept` and `Content-Type: application/octet-stream` with `Authorization: Bearer <jwt>`.
 const http = require('http')
 const crypto = require('crypto')
+const { request } = require('../support')
 
 const OCTET_STREAM = 'application/octet-stream'
 const ILP_OCTET_STREAM = 'application/ilp+octet-stream'
@@ -142,27 +143,20 @@ async function startJavaConnector ({ accounts, handle }) {
  * `Content-Type: application/octet-stream`, `ILP-Operator-Address`, `Authorization: Bearer
  * <token>`. Resolves `{ status, body }`.
  */
-function sendFromJavaLink ({ url, token, prepare, operatorAddress = 'test.java' }) {
-  return new Promise((resolve, reject) => {
-    const request = http.request(url, {
-      method: 'POST',
-      agent: false,
-      headers: {
-        Accept: OCTET_STREAM,
-        'Content-Type': OCTET_STREAM,
-        'ILP-Operator-Address': operatorAddress,
-        Authorization: `Bearer ${token}`,
-        'Content-Length': prepare.length
-      }
-    }, (response) => {
-      const chunks = []
-      response.on('data', (c) => chunks.push(c))
-      response.on('error', reject)
-      response.on('end', () => resolve({ status: response.statusCode, body: Buffer.concat(chunks) }))
-    })
-    request.on('error', reject)
-    request.end(prepare)
+async function sendFromJavaLink ({ url, token, prepare, operatorAddress = 'test.java' }) {
+  const { hostname, port, pathname } = new URL(url)
+  const { status, body } = await request(Number(port), {
+    host: hostname,
+    path: pathname,
+    body: prepare,
+    headers: {
+      Accept: OCTET_STREAM,
+      'Content-Type': OCTET_STREAM,
+      'ILP-Operator-Address': operatorAddress,
+      Authorization: `Bearer ${token}`
+    }
   })
+  return { status, body }
 }
 
 module.exports = { verifyJwtHs256, signJwtHs256, startJavaConnector, sendFromJavaLink }

@@ -26,6 +26,7 @@
 const http = require('http')
 const path = require('path')
 const IlpPacket = require('ilp-packet')
+const { request } = require('../support')
 
 const fromOriginal = (name) => require(require.resolve(name, {
   paths: [path.dirname(require.resolve('ilp-plugin-http/package.json'))]
@@ -110,16 +111,19 @@ async function startRafikiServer ({ incomingTokens, handle }) {
 }
 
 /**
- * Rafiki's outgoing side: `sendToPeer` through a default axios instance. Returns
- * `{ send(prepare) -> Promise<Buffer>, close() }`; `send` rejects with
+ * Rafiki's outgoing side: `sendToPeer` through a default axios instance (keep-alive agent).
+ * Returns `{ send(prepare) -> Promise<Buffer>, close() }`; `send` rejects with
  * `Request failed with status code N` (and `status`) outside 2xx, as axios does.
  */
 function rafikiClient ({ endpoint, authToken }) {
   const agent = new http.Agent({ keepAlive: true })
-  const send = (prepare) => new Promise((resolve, reject) => {
-    const request = http.request(endpoint, {
-      method: 'POST',
+  const { hostname, port, pathname } = new URL(endpoint)
+  const send = async (prepare) => {
+    const response = await request(Number(port), {
+      host: hostname,
+      path: pathname,
       agent,
+      body: prepare,
       headers: {
         Accept: AXIOS_ACCEPT,
         'Content-Type': CONTENT_TYPE,
@@ -128,23 +132,10 @@ function rafikiClient ({ endpoint, authToken }) {
         'Content-Length': prepare.length,
         'Accept-Encoding': AXIOS_ACCEPT_ENCODING
       }
-    }, (response) => {
-      const chunks = []
-      response.on('data', (chunk) => chunks.push(chunk))
-      response.on('error', reject)
-      response.on('end', () => {
-        if (response.statusCode >= 200 && response.statusCode < 300) {
-          resolve(Buffer.concat(chunks))
-        } else {
-          const error = new Error(`Request failed with status code ${response.statusCode}`)
-          error.status = response.statusCode
-          reject(error)
-        }
-      })
     })
-    request.on('error', reject)
-    request.end(prepare)
-  })
+    if (response.status >= 200 && response.status < 300) return response.body
+    throw Object.assign(new Error(`Request failed with status code ${response.status}`), { status: response.status })
+  }
   return { send, close: () => agent.destroy() }
 }
 
