@@ -16,6 +16,24 @@ const multilateral: PluginHttp.Options = {
   outgoing: { url: 'https://%.example.com/ilp', secret: 'outgoing-secret', tls: { ca: 'ca.pem' } }
 }
 
+// Peering options (docs/interop.md): RFC 35 content type, JWT subject, rotation arrays, mutual TLS.
+const peering: PluginHttp.Options = {
+  incoming: {
+    port: 0,
+    jwtSecret: ['old-secret', 'new-secret'],
+    staticToken: ['old-token', 'new-token'],
+    jwtSubject: 'peer-account',
+    tls: { cert: 'server.crt', key: 'server.key', clientCa: 'peer-ca.pem' }
+  },
+  outgoing: {
+    url: 'https://peer.example/accounts/us/ilp',
+    jwtSecret: 'outgoing-secret',
+    jwtSubject: 'us',
+    contentType: 'application/octet-stream',
+    tls: { ca: 'ca.pem', cert: 'client.crt', key: 'client.key' }
+  }
+}
+
 const handler: PluginHttp.DataHandler = async (data: Buffer) => data
 
 async function main (): Promise<void> {
@@ -43,6 +61,7 @@ async function main (): Promise<void> {
   await plugin.sendMoney('0')
   await plugin.disconnect()
   new PluginHttp(multilateral).removeAllListeners()
+  new PluginHttp(peering).removeAllListeners()
 }
 
 main().catch(console.error)
