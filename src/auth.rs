@@ -1,9 +1,14 @@
 //! Authentication: static tokens and HS256 JWTs, both directions.
 //!
 //! Incoming: the `Authorization` value with an exact `Bearer ` prefix stripped (else the whole
-//! value) is the token. It is accepted when it equals the static token (constant-time) or is
-//! an HS256 JWT signed with the secret that carries a valid `exp` (and `nbf`, if present).
-//! Outgoing: a static token, or a JWT `{ iat, exp }` re-signed once half its lifetime passed.
+//! value) is the token. It is accepted when it equals one of the static tokens (each compared
+//! in constant time, all of them, so the time does not tell which one matched) or is an HS256
+//! JWT signed with one of the secrets that carries a valid `exp` (and `nbf`, if present), and
+//! the configured `sub` when there is one. Several tokens and secrets let a peer rotate its
+//! credential without downtime. A server that requires TLS client certificates and has no
+//! token or secret configured needs no `Authorization` at all.
+//! Outgoing: a static token, or a JWT `{ sub?, iat, exp }` re-signed once half its lifetime
+//! passed; nothing when a client certificate is the only credential.
 
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -13,7 +18,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::config::secret::Secret;
-use crate::config::OutgoingCredential;
+use crate::config::{IncomingCredentials, OutgoingCredential};
 use crate::error::{Error, Result};
 use crate::sync::lock;
 
@@ -35,50 +40,71 @@ pub fn token_from_header(value: &[u8]) -> &[u8] {
 
 #[derive(Serialize, Deserialize)]
 struct Claims {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
     iat: u64,
     exp: u64,
 }
 
 /// Checks the `Authorization` header of incoming requests.
 pub struct IncomingAuth {
-    jwt: Option<(DecodingKey, Validation)>,
-    static_token: Option<Secret>,
+    client_certificate_required: bool,
+    static_tokens: Vec<Secret>,
+    jwt_keys: Vec<DecodingKey>,
+    jwt_validation: Validation,
 }
 
 impl IncomingAuth {
-    pub fn new(jwt_secret: Option<&Secret>, static_token: Option<&Secret>) -> Self {
-        let jwt = jwt_secret.map(|secret| {
-            let mut validation = Validation::new(Algorithm::HS256);
-            validation.leeway = 0;
-            validation.validate_exp = true;
-            validation.validate_nbf = true;
-            validation.validate_aud = false;
-            validation.set_required_spec_claims(&["exp"]);
-            (DecodingKey::from_secret(secret.expose()), validation)
-        });
+    pub fn new(credentials: &IncomingCredentials) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.validate_aud = false;
+        match &credentials.jwt_subject {
+            Some(subject) => {
+                validation.sub = Some(subject.clone());
+                validation.set_required_spec_claims(&["exp", "sub"]);
+            }
+            None => validation.set_required_spec_claims(&["exp"]),
+        }
         IncomingAuth {
-            jwt,
-            static_token: static_token.cloned(),
+            client_certificate_required: credentials.client_certificate_required,
+            static_tokens: credentials.static_tokens.clone(),
+            jwt_keys: credentials
+                .jwt_secrets
+                .iter()
+                .map(|secret| DecodingKey::from_secret(secret.expose()))
+                .collect(),
+            jwt_validation: validation,
         }
     }
 
-    /// True when the header carries an acceptable token. A missing header is never accepted.
+    /// True when the header carries an acceptable token. A missing header is never accepted,
+    /// except by a server whose TLS handshake required a client certificate and which has no
+    /// token or secret configured.
     pub fn verify(&self, header: Option<&HeaderValue>) -> bool {
+        if self.static_tokens.is_empty() && self.jwt_keys.is_empty() {
+            return self.client_certificate_required;
+        }
         let Some(header) = header else {
             return false;
         };
         let token = token_from_header(header.as_bytes());
-        if let Some(expected) = &self.static_token {
-            if constant_time_eq(token, expected.expose()) {
-                return true;
-            }
+        // Every static token is compared (`|`, not `||`): how long this takes does not depend
+        // on which one matched.
+        let static_match = self.static_tokens.iter().fold(false, |matched, expected| {
+            matched | constant_time_eq(token, expected.expose())
+        });
+        if static_match {
+            return true;
         }
-        match (&self.jwt, std::str::from_utf8(token)) {
-            (Some((key, validation)), Ok(token)) => {
-                jsonwebtoken::decode::<serde_json::Value>(token, key, validation).is_ok()
-            }
-            _ => false,
-        }
+        let Ok(token) = std::str::from_utf8(token) else {
+            return false;
+        };
+        self.jwt_keys.iter().any(|key| {
+            jsonwebtoken::decode::<serde_json::Value>(token, key, &self.jwt_validation).is_ok()
+        })
     }
 }
 
@@ -89,10 +115,13 @@ pub struct OutgoingAuth {
 }
 
 enum TokenSource {
+    /// Mutual TLS without a token: no `Authorization` header.
+    None,
     Static(HeaderValue),
     Jwt {
         key: EncodingKey,
         lifetime_secs: u64,
+        subject: Option<String>,
         cache: Mutex<Option<SignedToken>>,
     },
 }
@@ -105,37 +134,44 @@ struct SignedToken {
 impl OutgoingAuth {
     pub fn new(credential: &OutgoingCredential, bearer: bool) -> Self {
         let source = match credential {
+            OutgoingCredential::ClientCertificateOnly => TokenSource::None,
             OutgoingCredential::Static(value) => TokenSource::Static(value.clone()),
             OutgoingCredential::Jwt {
                 secret,
                 lifetime_secs,
+                subject,
             } => TokenSource::Jwt {
                 key: EncodingKey::from_secret(secret.expose()),
                 lifetime_secs: *lifetime_secs,
+                subject: subject.clone(),
                 cache: Mutex::new(None),
             },
         };
         OutgoingAuth { source, bearer }
     }
 
-    /// The header value for a request sent now. JWTs are signed under a lock, so concurrent
-    /// first callers all get a signed token, and re-signed once half the lifetime has passed.
-    pub fn header_value(&self) -> Result<HeaderValue> {
+    /// The header value for a request sent now (none when a client certificate is the only
+    /// credential). JWTs are signed under a lock, so concurrent first callers all get a signed
+    /// token, and re-signed once half the lifetime has passed.
+    pub fn header_value(&self) -> Result<Option<HeaderValue>> {
         match &self.source {
-            TokenSource::Static(value) => Ok(value.clone()),
+            TokenSource::None => Ok(None),
+            TokenSource::Static(value) => Ok(Some(value.clone())),
             TokenSource::Jwt {
                 key,
                 lifetime_secs,
+                subject,
                 cache,
             } => {
                 let now = unix_now_secs();
                 let mut cache = lock(cache);
                 if let Some(token) = cache.as_ref() {
                     if now.saturating_sub(token.issued_at) < lifetime_secs / 2 {
-                        return Ok(token.header.clone());
+                        return Ok(Some(token.header.clone()));
                     }
                 }
                 let claims = Claims {
+                    sub: subject.clone(),
                     iat: now,
                     exp: now + lifetime_secs,
                 };
@@ -147,7 +183,7 @@ impl OutgoingAuth {
                     header: header.clone(),
                     issued_at: now,
                 });
-                Ok(header)
+                Ok(Some(header))
             }
         }
     }
@@ -184,6 +220,23 @@ mod tests {
         HeaderValue::from_str(value).unwrap()
     }
 
+    fn secrets(values: &[&str]) -> Vec<Secret> {
+        values.iter().map(|value| Secret::new(value)).collect()
+    }
+
+    fn incoming(
+        static_tokens: &[&str],
+        jwt_secrets: &[&str],
+        subject: Option<&str>,
+    ) -> IncomingAuth {
+        IncomingAuth::new(&IncomingCredentials {
+            static_tokens: secrets(static_tokens),
+            jwt_secrets: secrets(jwt_secrets),
+            jwt_subject: subject.map(str::to_owned),
+            client_certificate_required: false,
+        })
+    }
+
     fn sign(secret: &str, algorithm: Algorithm, claims: serde_json::Value) -> String {
         jsonwebtoken::encode(
             &Header::new(algorithm),
@@ -211,7 +264,7 @@ mod tests {
 
     #[test]
     fn static_tokens() {
-        let auth = IncomingAuth::new(None, Some(&Secret::new("tok")));
+        let auth = incoming(&["tok"], &[], None);
         assert!(auth.verify(Some(&header("Bearer tok"))));
         assert!(auth.verify(Some(&header("tok"))));
         assert!(!auth.verify(Some(&header("Bearer tok2"))));
@@ -221,8 +274,7 @@ mod tests {
 
     #[test]
     fn jwt_verification_is_hs256_with_exp() {
-        let secret = Secret::new("shh");
-        let auth = IncomingAuth::new(Some(&secret), Some(&Secret::new("static")));
+        let auth = incoming(&["static"], &["shh"], None);
         let now = unix_now_secs();
         let good = sign(
             "shh",
@@ -271,13 +323,13 @@ mod tests {
         let credential = OutgoingCredential::Jwt {
             secret: Secret::new("shh"),
             lifetime_secs: 30,
+            subject: None,
         };
         let outgoing = OutgoingAuth::new(&credential, true);
-        let first = outgoing.header_value().unwrap();
-        let second = outgoing.header_value().unwrap();
+        let first = outgoing.header_value().unwrap().unwrap();
+        let second = outgoing.header_value().unwrap().unwrap();
         assert_eq!(first, second);
-        let incoming = IncomingAuth::new(Some(&Secret::new("shh")), None);
-        assert!(incoming.verify(Some(&first)));
+        assert!(incoming(&[], &["shh"], None).verify(Some(&first)));
         let token = token_from_header(first.as_bytes());
         let claims: Claims =
             jsonwebtoken::dangerous::insecure_decode(std::str::from_utf8(token).unwrap())
@@ -293,7 +345,98 @@ mod tests {
         assert!(authorization_value(true, b"a\r\nb").is_err());
         let value = authorization_value(true, b"tok").unwrap();
         let outgoing = OutgoingAuth::new(&OutgoingCredential::Static(value), true);
-        assert_eq!(outgoing.header_value().unwrap(), "Bearer tok");
+        assert_eq!(outgoing.header_value().unwrap().unwrap(), "Bearer tok");
         assert!(!format!("{:?}", outgoing.header_value().unwrap()).contains("tok"));
+    }
+
+    #[test]
+    fn any_of_several_static_tokens_or_jwt_secrets_is_accepted() {
+        let auth = incoming(
+            &["old-token", "new-token"],
+            &["old-secret", "new-secret"],
+            None,
+        );
+        let now = unix_now_secs();
+        let claims = serde_json::json!({ "iat": now, "exp": now + 30 });
+        for accepted in [
+            "old-token".to_string(),
+            "new-token".to_string(),
+            sign("old-secret", Algorithm::HS256, claims.clone()),
+            sign("new-secret", Algorithm::HS256, claims.clone()),
+        ] {
+            assert!(auth.verify(Some(&header(&format!("Bearer {accepted}")))));
+        }
+        for refused in [
+            "old-secret".to_string(),
+            "new-tokenx".to_string(),
+            "old-tokennew-token".to_string(),
+            sign("old-token", Algorithm::HS256, claims),
+        ] {
+            assert!(!auth.verify(Some(&header(&format!("Bearer {refused}")))));
+        }
+    }
+
+    #[test]
+    fn jwt_subject_is_required_when_configured() {
+        let now = unix_now_secs();
+        let with_sub = |sub: serde_json::Value| {
+            let mut claims = serde_json::json!({ "iat": now, "exp": now + 30 });
+            if !sub.is_null() {
+                claims["sub"] = sub;
+            }
+            header(&format!("Bearer {}", sign("shh", Algorithm::HS256, claims)))
+        };
+        let strict = incoming(&["static"], &["shh"], Some("alice"));
+        assert!(strict.verify(Some(&with_sub(serde_json::json!("alice")))));
+        assert!(!strict.verify(Some(&with_sub(serde_json::json!("bob")))));
+        assert!(!strict.verify(Some(&with_sub(serde_json::json!("Alice")))));
+        assert!(!strict.verify(Some(&with_sub(serde_json::Value::Null))));
+        assert!(strict.verify(Some(&header("Bearer static"))));
+        let lenient = incoming(&[], &["shh"], None);
+        assert!(lenient.verify(Some(&with_sub(serde_json::json!("bob")))));
+        assert!(lenient.verify(Some(&with_sub(serde_json::Value::Null))));
+    }
+
+    #[test]
+    fn outgoing_jwt_carries_the_subject() {
+        let credential = OutgoingCredential::Jwt {
+            secret: Secret::new("shh"),
+            lifetime_secs: 60,
+            subject: Some("alice".into()),
+        };
+        let value = OutgoingAuth::new(&credential, true)
+            .header_value()
+            .unwrap()
+            .unwrap();
+        let token = std::str::from_utf8(token_from_header(value.as_bytes())).unwrap();
+        let claims: Claims = jsonwebtoken::dangerous::insecure_decode(token)
+            .unwrap()
+            .claims;
+        assert_eq!(claims.sub.as_deref(), Some("alice"));
+        assert_eq!(claims.exp - claims.iat, 60);
+        assert!(incoming(&[], &["shh"], Some("alice")).verify(Some(&value)));
+        assert!(!incoming(&[], &["shh"], Some("bob")).verify(Some(&value)));
+    }
+
+    #[test]
+    fn without_tokens_only_a_required_client_certificate_admits() {
+        let certificate_only = IncomingAuth::new(&IncomingCredentials {
+            client_certificate_required: true,
+            ..IncomingCredentials::default()
+        });
+        assert!(certificate_only.verify(None));
+        assert!(certificate_only.verify(Some(&header("Bearer anything"))));
+        let nothing = IncomingAuth::new(&IncomingCredentials::default());
+        assert!(!nothing.verify(None));
+        assert!(!nothing.verify(Some(&header("Bearer anything"))));
+        let both = IncomingAuth::new(&IncomingCredentials {
+            static_tokens: secrets(&["tok"]),
+            client_certificate_required: true,
+            ..IncomingCredentials::default()
+        });
+        assert!(!both.verify(None));
+        assert!(both.verify(Some(&header("Bearer tok"))));
+        let outgoing = OutgoingAuth::new(&OutgoingCredential::ClientCertificateOnly, true);
+        assert_eq!(outgoing.header_value().unwrap(), None);
     }
 }

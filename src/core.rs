@@ -60,7 +60,7 @@ impl Plugin {
         let incoming = &self.config.incoming;
         let listener = server::bind(incoming.host, incoming.port)?;
         let state = Arc::new(ServerState::new(
-            IncomingAuth::new(incoming.jwt_secret.as_ref(), incoming.static_token.as_ref()),
+            IncomingAuth::new(&incoming.credentials),
             self.handler.clone(),
             self.router.clone(),
             self.logger.clone(),

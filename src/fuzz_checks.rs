@@ -10,6 +10,7 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use crate::auth::IncomingAuth;
 use crate::config::secret::Secret;
 use crate::config::url::UrlTemplate;
+use crate::config::IncomingCredentials;
 use crate::protocol::ildcp;
 use crate::protocol::packet::{
     is_valid_ilp_address, parse_prepare, parse_reply, serialize_fulfill, serialize_prepare, Reply,
@@ -68,13 +69,19 @@ pub fn authorization_header(data: &[u8]) {
         return;
     };
     let token = Secret::new(STATIC_TOKEN);
-    let static_only = IncomingAuth::new(None, Some(&token));
+    let static_only = IncomingAuth::new(&IncomingCredentials {
+        static_tokens: vec![token],
+        ..IncomingCredentials::default()
+    });
     // Written out here rather than with `token_from_header`, the function under test.
     let token_part = data.strip_prefix(b"Bearer ").unwrap_or(data);
     let expected = token_part == STATIC_TOKEN.as_bytes();
     assert_eq!(static_only.verify(Some(&header)), expected);
 
-    let jwt_only = IncomingAuth::new(Some(&Secret::new(JWT_SECRET)), None);
+    let jwt_only = IncomingAuth::new(&IncomingCredentials {
+        jwt_secrets: vec![Secret::new(JWT_SECRET)],
+        ..IncomingCredentials::default()
+    });
     assert!(!jwt_only.verify(Some(&header)) || looks_like_jwt(token_part));
 }
 
@@ -93,7 +100,10 @@ pub fn jwt_verification(data: &[u8]) {
         None => (data, &b"{}"[..]),
     };
     let secret = Secret::new(JWT_SECRET);
-    let auth = IncomingAuth::new(Some(&secret), None);
+    let auth = IncomingAuth::new(&IncomingCredentials {
+        jwt_secrets: vec![secret.clone()],
+        ..IncomingCredentials::default()
+    });
     let key = EncodingKey::from_secret(secret.expose());
     let signing_input = format!("{}.{}", base64url(header_json), base64url(payload_json));
     let now = SystemTime::now()

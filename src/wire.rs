@@ -2,7 +2,7 @@
 //! request, and reading a body of bounded size.
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
+use http::{HeaderMap, HeaderName, Method, Request, Uri};
 use http_body::Body;
 use http_body_util::BodyExt;
 
@@ -10,8 +10,6 @@ use http_body_util::BodyExt;
 pub const ILP_PEER_NAME: HeaderName = HeaderName::from_static("ilp-peer-name");
 /// The Prepare's destination (`outgoing.sendIlpDestination`).
 pub const ILP_DESTINATION: HeaderName = HeaderName::from_static("ilp-destination");
-/// The `Content-Type` of the Prepares we send.
-pub const ILP_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("application/ilp+octet-stream");
 
 /// A POST of `body` to `url` with `headers` (HTTP/1.1 and HTTP/2 alike).
 pub fn post<B>(url: &Uri, headers: &HeaderMap, body: B) -> Request<B> {

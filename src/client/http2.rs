@@ -19,8 +19,9 @@ use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use h2::client::SendRequest;
+use http::header::CONTENT_LENGTH;
 use http::uri::{Authority, Scheme};
-use http::{HeaderMap, Uri};
+use http::{HeaderMap, HeaderValue, Uri};
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -248,8 +249,14 @@ async fn attempt(
 ) -> std::result::Result<Bytes, AttemptError> {
     let not_sent = |e: h2::Error| AttemptError::NotProcessed(transport(&e));
     let mut sender = session.sender.clone().ready().await.map_err(not_sent)?;
+    let mut request = wire::post(url, headers, ());
+    // hyper's HTTP/1.1 client adds `content-length`, the `h2` crate does not; strict servers
+    // want it (warp's `content_length_limit`, so interledger-rs's ilp-node, refuses without).
+    request
+        .headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
     let (response, mut stream) = sender
-        .send_request(wire::post(url, headers, ()), body.is_empty())
+        .send_request(request, body.is_empty())
         .map_err(not_sent)?;
     if !body.is_empty() {
         stream.send_data(body, true).map_err(classify)?;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Uri};
 use hyper::body::Incoming;
 
@@ -26,12 +26,12 @@ mod http1;
 mod http2;
 
 use crate::auth::OutgoingAuth;
-use crate::config::OutgoingConfig;
+use crate::config::{ContentType, OutgoingConfig};
 use crate::error::{Error, Result};
 use crate::protocol::packet::{parse_prepare, PacketError, MAX_REPLY_LEN};
 use crate::routing::Router;
 use crate::stats::Stats;
-use crate::wire::{read_bounded, BodyError, ILP_CONTENT_TYPE, ILP_DESTINATION, ILP_PEER_NAME};
+use crate::wire::{read_bounded, BodyError, ILP_DESTINATION, ILP_PEER_NAME};
 use http1::Http1Client;
 use http2::Http2Pool;
 
@@ -46,6 +46,10 @@ pub struct Client {
     transport: Transport,
     router: Arc<Router>,
     peer_name: HeaderValue,
+    content_type: HeaderValue,
+    /// RFC 35: `Accept` names the same media type (sent only with `application/octet-stream`,
+    /// so the default stays 1.6.1's wire format).
+    accept: Option<HeaderValue>,
     send_ilp_destination: bool,
     auth: OutgoingAuth,
 }
@@ -65,6 +69,9 @@ impl Client {
             transport,
             router,
             peer_name: config.name.clone(),
+            content_type: HeaderValue::from_static(config.content_type.media_type()),
+            accept: (config.content_type == ContentType::OctetStream)
+                .then(|| HeaderValue::from_static(config.content_type.media_type())),
             send_ilp_destination: config.send_ilp_destination,
             auth: OutgoingAuth::new(&config.credential, config.bearer),
         }
@@ -97,9 +104,14 @@ impl Client {
         let authorization = self.auth.header_value()?;
         let send = async {
             let url = self.router.url_for(prepare.destination).await?;
-            let mut headers = HeaderMap::with_capacity(4);
-            headers.insert(AUTHORIZATION, authorization);
-            headers.insert(CONTENT_TYPE, ILP_CONTENT_TYPE);
+            let mut headers = HeaderMap::with_capacity(5);
+            if let Some(authorization) = authorization {
+                headers.insert(AUTHORIZATION, authorization);
+            }
+            headers.insert(CONTENT_TYPE, self.content_type.clone());
+            if let Some(accept) = &self.accept {
+                headers.insert(ACCEPT, accept.clone());
+            }
             headers.insert(ILP_PEER_NAME, self.peer_name.clone());
             if let Some(destination) = destination {
                 headers.insert(ILP_DESTINATION, destination);

@@ -44,11 +44,26 @@ pub struct IncomingConfig {
     /// Interface to bind; `::` (all interfaces, dual stack) unless `incoming.host` is given.
     pub host: IpAddr,
     pub port: u16,
-    pub jwt_secret: Option<Secret>,
-    pub static_token: Option<Secret>,
+    pub credentials: IncomingCredentials,
     /// `incoming.tls`: serve HTTPS (ALPN h2 and http/1.1) instead of cleartext.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub limits: ConnectionLimits,
+}
+
+/// What incoming requests must present in `Authorization`: at least one static token or JWT
+/// secret, unless the TLS handshake requires a client certificate (`options` refuses neither).
+#[derive(Debug, Clone, Default)]
+pub struct IncomingCredentials {
+    /// `incoming.staticToken` (legacy `secretToken`): a request presenting any one is accepted.
+    pub static_tokens: Vec<Secret>,
+    /// `incoming.jwtSecret` (legacy `secret`): a JWT signed with any one is accepted.
+    pub jwt_secrets: Vec<Secret>,
+    /// `incoming.jwtSubject`: accepted JWTs carry exactly this `sub` claim.
+    pub jwt_subject: Option<String>,
+    /// `incoming.tls.clientCa`: the handshake admits only clients with a certificate from those
+    /// CAs, which authenticates the peer; without tokens or secrets, no `Authorization` is
+    /// needed. (Tokens or secrets configured as well are still required.)
+    pub client_certificate_required: bool,
 }
 
 /// How much the server lets clients hold (`incoming.maxConnections`, `incoming.headersTimeout`,
@@ -92,15 +107,53 @@ pub struct OutgoingConfig {
     pub tls: Arc<rustls::ClientConfig>,
     /// How many certificates `outgoing.tls.ca` added.
     pub extra_ca_certificates: usize,
+    /// `tls` presents a client certificate (`outgoing.tls.cert` and `key`).
+    pub presents_client_certificate: bool,
+    /// `outgoing.contentType`.
+    pub content_type: ContentType,
+}
+
+/// The media type outgoing requests declare (`outgoing.contentType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContentType {
+    /// `application/ilp+octet-stream`: what ilp-plugin-http 1.6.1 sends (the default).
+    #[default]
+    IlpOctetStream,
+    /// `application/octet-stream`: RFC 35's, sent as `Content-Type` and `Accept` (Rafiki
+    /// refuses any other `Content-Type`).
+    OctetStream,
+}
+
+impl ContentType {
+    pub const fn media_type(self) -> &'static str {
+        match self {
+            ContentType::IlpOctetStream => "application/ilp+octet-stream",
+            ContentType::OctetStream => "application/octet-stream",
+        }
+    }
+
+    /// The content type whose media type is `value`, if it is one of the two.
+    pub fn from_media_type(value: &str) -> Option<Self> {
+        [ContentType::IlpOctetStream, ContentType::OctetStream]
+            .into_iter()
+            .find(|content_type| content_type.media_type() == value)
+    }
 }
 
 #[derive(Debug, Clone)]
 pub enum OutgoingCredential {
-    /// HS256 JWTs with this lifetime in whole seconds (at least 1).
-    Jwt { secret: Secret, lifetime_secs: u64 },
+    /// HS256 JWTs with this lifetime in whole seconds (at least 1), and `sub` when a subject
+    /// is given (`outgoing.jwtSubject`).
+    Jwt {
+        secret: Secret,
+        lifetime_secs: u64,
+        subject: Option<String>,
+    },
     /// The whole `Authorization` value: the static token, after `Bearer ` unless `bearer` is
     /// false (marked sensitive: `Debug` hides it).
     Static(HeaderValue),
+    /// No `Authorization` header: the client certificate (`outgoing.tls.cert`) authenticates.
+    ClientCertificateOnly,
 }
 
 /// What a redacted secret looks like in `describe()`.
@@ -125,7 +178,8 @@ fn without_password(url: &str) -> String {
 impl Config {
     /// The effective configuration for `getAdminInfo()`, with every secret redacted.
     pub fn describe(&self) -> serde_json::Value {
-        let redacted = |secret: &Option<Secret>| secret.as_ref().map(|_| REDACTED);
+        let redacted = |secrets: &[Secret]| (!secrets.is_empty()).then_some(REDACTED);
+        let credentials = &self.incoming.credentials;
         let (multi, url, ildcp) = match &self.routing {
             Routing::Bilateral { url } => (false, without_password(&url.to_string()), None),
             Routing::Multilateral {
@@ -143,9 +197,14 @@ impl Config {
                 }),
             ),
         };
-        let (auth, jwt_expiry_ms) = match &self.outgoing.credential {
-            OutgoingCredential::Jwt { lifetime_secs, .. } => ("jwt", Some(lifetime_secs * 1000)),
-            OutgoingCredential::Static(_) => ("static", None),
+        let (auth, jwt_expiry_ms, jwt_subject) = match &self.outgoing.credential {
+            OutgoingCredential::Jwt {
+                lifetime_secs,
+                subject,
+                ..
+            } => ("jwt", Some(lifetime_secs * 1000), subject.as_deref()),
+            OutgoingCredential::Static(_) => ("static", None, None),
+            OutgoingCredential::ClientCertificateOnly => ("client certificate", None, None),
         };
         serde_json::json!({
             "multi": multi,
@@ -153,9 +212,18 @@ impl Config {
             "incoming": {
                 "host": self.incoming.host.to_string(),
                 "port": self.incoming.port,
-                "jwtSecret": redacted(&self.incoming.jwt_secret),
-                "staticToken": redacted(&self.incoming.static_token),
-                "tls": self.incoming.tls.is_some(),
+                "jwtSecret": redacted(&credentials.jwt_secrets),
+                "staticToken": redacted(&credentials.static_tokens),
+                "jwtSecrets": credentials.jwt_secrets.len(),
+                "staticTokens": credentials.static_tokens.len(),
+                "jwtSubject": credentials.jwt_subject,
+                "tls": self.incoming.tls.as_ref().map(|_| serde_json::json!({
+                    "clientCertificates": if credentials.client_certificate_required {
+                        "required"
+                    } else {
+                        "not requested"
+                    },
+                })),
                 "maxConnections": self.incoming.limits.max_connections,
                 "headersTimeout": self.incoming.limits.headers_timeout.as_millis() as u64,
                 "bodyTimeout": self.incoming.limits.body_timeout.as_millis() as u64,
@@ -163,14 +231,20 @@ impl Config {
             "outgoing": {
                 "url": url,
                 "auth": auth,
-                "credential": REDACTED,
+                "credential": (auth != "client certificate").then_some(REDACTED),
                 "jwtExpiry": jwt_expiry_ms,
+                "jwtSubject": jwt_subject,
                 "bearer": self.outgoing.bearer,
                 "name": self.outgoing.name.to_str().unwrap_or_default(),
                 "sendIlpDestination": self.outgoing.send_ilp_destination,
                 "http2": self.outgoing.http2,
                 "http2MaxRequestsPerSession": self.outgoing.http2_max_requests_per_session,
                 "extraCaCertificates": self.outgoing.extra_ca_certificates,
+                "tls": {
+                    "extraCaCertificates": self.outgoing.extra_ca_certificates,
+                    "clientCertificate": self.outgoing.presents_client_certificate,
+                },
+                "contentType": self.outgoing.content_type.media_type(),
             },
         })
     }

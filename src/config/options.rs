@@ -15,11 +15,11 @@ use serde_json::{Map, Value};
 
 use crate::auth::authorization_value;
 use crate::config::secret::Secret;
-use crate::config::tls;
+use crate::config::tls::{self, ClientAuth, ClientCertificate, ClientCertificateError};
 use crate::config::url::{has_valid_port, split_authority, UrlTemplate};
 use crate::config::{
-    Config, ConnectionLimits, IncomingConfig, OutgoingConfig, OutgoingCredential, Routing,
-    DEFAULT_JWT_EXPIRY_MS,
+    Config, ConnectionLimits, ContentType, IncomingConfig, IncomingCredentials, OutgoingConfig,
+    OutgoingCredential, Routing, DEFAULT_JWT_EXPIRY_MS,
 };
 use crate::error::{Error, Result};
 use crate::protocol::ildcp::IldcpInfo;
@@ -104,6 +104,61 @@ impl<'a> Options<'a> {
             .filter(|s| !s.is_empty())
             .or(current_value.filter(|s| !s.is_empty()))
             .map(Secret::new))
+    }
+
+    /// Secrets given under a legacy or a current name, each a string or an array of strings
+    /// (several, while a credential is rotated). As in 1.6.1 (`legacy || current`), the legacy
+    /// name wins when set; an empty string counts as not set. Both names are validated.
+    fn aliased_secrets(&self, legacy: &str, current: &str) -> Result<Vec<Secret>> {
+        let legacy_secrets = self.secrets(legacy)?;
+        let current_secrets = self.secrets(current)?;
+        Ok(legacy_secrets.or(current_secrets).unwrap_or_default())
+    }
+
+    /// A string, or a non-empty array of non-empty strings; `None` when absent or `""`.
+    fn secrets(&self, key: &str) -> Result<Option<Vec<Secret>>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(secret)) if secret.is_empty() => Ok(None),
+            Some(Value::String(secret)) => Ok(Some(vec![Secret::new(secret)])),
+            Some(Value::Array(secrets)) if secrets.is_empty() => {
+                Err(self.error(key, "must not be an empty array (give at least one)"))
+            }
+            Some(Value::Array(secrets)) => secrets
+                .iter()
+                .enumerate()
+                .map(|(index, secret)| match secret {
+                    Value::String(secret) if !secret.is_empty() => Ok(Secret::new(secret)),
+                    _ => Err(self.error(&format!("{key}[{index}]"), "must be a non-empty string")),
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            Some(_) => Err(self.error(key, "must be a string or an array of strings")),
+        }
+    }
+
+    /// A JWT `sub` claim (`jwtSubject`): a non-empty string of visible ASCII (the peers use
+    /// account identifiers).
+    fn jwt_subject(&self) -> Result<Option<String>> {
+        match self.string("jwtSubject")? {
+            None => Ok(None),
+            Some(subject)
+                if !subject.is_empty() && subject.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                Ok(Some(subject.to_owned()))
+            }
+            Some(_) => Err(self.error(
+                "jwtSubject",
+                "must be a non-empty string of visible ASCII characters",
+            )),
+        }
+    }
+
+    /// A PEM option (`cert`, `key`, `ca`, `clientCa`): the PEM text or a file path.
+    fn pem(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.string(key)?
+            .map(|value| tls::read_pem(value).map_err(|reason| self.error(key, reason)))
+            .transpose()
     }
 
     /// A number of milliseconds; `None` when absent.
@@ -217,35 +272,54 @@ fn parse_incoming(incoming: &Options<'_>) -> Result<IncomingConfig> {
             .parse()
             .map_err(|_| incoming.error("host", "must be an IP address or 'localhost'"))?,
     };
-    let jwt_secret = incoming.aliased_secret("secret", "jwtSecret")?;
-    let static_token = incoming.aliased_secret("secretToken", "staticToken")?;
-    if jwt_secret.is_none() && static_token.is_none() {
-        return Err(Error::InvalidAuthOptions { side: "incoming" });
-    }
-    let tls = match incoming.object("tls")? {
-        None => None,
+    let (tls, client_certificate_required) = match incoming.object("tls")? {
+        None => (None, false),
         Some(tls) => {
             let pem = |key: &str| -> Result<Vec<u8>> {
-                let value = tls
-                    .string(key)?
-                    .ok_or_else(|| tls.error(key, "is required"))?;
-                tls::read_pem(value).map_err(|reason| tls.error(key, reason))
+                tls.pem(key)?.ok_or_else(|| tls.error(key, "is required"))
             };
             let chain = tls::parse_certificates(&pem("cert")?)
                 .map_err(|reason| tls.error("cert", reason))?;
             let key =
                 tls::parse_private_key(&pem("key")?).map_err(|reason| tls.error("key", reason))?;
-            Some(
-                tls::server_config(chain, key)
-                    .map_err(|reason| Error::invalid_option(tls.path.clone(), reason))?,
-            )
+            let client_auth = match tls.pem("clientCa")? {
+                None => ClientAuth::None,
+                Some(ca) => ClientAuth::Required(
+                    tls::parse_certificates(&ca)
+                        .and_then(tls::client_ca_roots)
+                        .map_err(|reason| tls.error("clientCa", reason))?,
+                ),
+            };
+            let required = matches!(client_auth, ClientAuth::Required(_));
+            let config = tls::server_config(chain, key, client_auth)
+                .map_err(|reason| Error::invalid_option(tls.path.clone(), reason))?;
+            (Some(config), required)
         }
     };
+    let jwt_secrets = incoming.aliased_secrets("secret", "jwtSecret")?;
+    let jwt_subject = incoming.jwt_subject()?;
+    if jwt_subject.is_some() && jwt_secrets.is_empty() {
+        return Err(incoming.error(
+            "jwtSubject",
+            "needs incoming.jwtSecret (only JWTs carry a subject)",
+        ));
+    }
+    let credentials = IncomingCredentials {
+        static_tokens: incoming.aliased_secrets("secretToken", "staticToken")?,
+        jwt_secrets,
+        jwt_subject,
+        client_certificate_required,
+    };
+    if credentials.static_tokens.is_empty()
+        && credentials.jwt_secrets.is_empty()
+        && !credentials.client_certificate_required
+    {
+        return Err(Error::InvalidAuthOptions { side: "incoming" });
+    }
     Ok(IncomingConfig {
         host,
         port,
-        jwt_secret,
-        static_token,
+        credentials,
         tls,
         limits: parse_limits(incoming)?,
     })
@@ -286,10 +360,23 @@ fn parse_outgoing(outgoing: &Options<'_>, incoming_port: u16) -> Result<Outgoing
     let jwt_secret = outgoing.aliased_secret("secret", "jwtSecret")?;
     let static_token = outgoing.aliased_secret("secretToken", "staticToken")?;
     let bearer = !outgoing.is_set("secret") && !outgoing.is_set("secretToken");
+    let tls_options = outgoing.object("tls")?;
+    let client_certificate = match &tls_options {
+        None => None,
+        Some(tls) => parse_client_certificate(tls)?,
+    };
+    let subject = outgoing.jwt_subject()?;
+    if subject.is_some() && jwt_secret.is_none() {
+        return Err(outgoing.error(
+            "jwtSubject",
+            "needs outgoing.jwtSecret (only JWTs carry a subject)",
+        ));
+    }
     let credential = match (jwt_secret, static_token) {
         (Some(secret), _) => OutgoingCredential::Jwt {
             secret,
             lifetime_secs: jwt_lifetime_secs(outgoing)?,
+            subject,
         },
         (None, Some(token)) => {
             let key = if outgoing.is_set("secretToken") {
@@ -309,6 +396,7 @@ fn parse_outgoing(outgoing: &Options<'_>, incoming_port: u16) -> Result<Outgoing
                 })?;
             OutgoingCredential::Static(value)
         }
+        (None, None) if client_certificate.is_some() => OutgoingCredential::ClientCertificateOnly,
         (None, None) => return Err(Error::InvalidAuthOptions { side: "outgoing" }),
     };
 
@@ -332,21 +420,21 @@ fn parse_outgoing(outgoing: &Options<'_>, incoming_port: u16) -> Result<Outgoing
     };
     let http2 = outgoing.bool("http2")?.unwrap_or(false);
 
-    let extra_ca = match outgoing.object("tls")? {
+    let extra_ca = match &tls_options {
         None => Vec::new(),
-        Some(tls) => match tls.string("ca")? {
+        Some(tls) => match tls.pem("ca")? {
             None => Vec::new(),
-            Some(ca) => tls::read_pem(ca)
-                .and_then(|pem| tls::parse_certificates(&pem))
-                .map_err(|reason| tls.error("ca", reason))?,
+            Some(ca) => tls::parse_certificates(&ca).map_err(|reason| tls.error("ca", reason))?,
         },
     };
     let alpn: &[&[u8]] = if http2 { &[tls::ALPN_H2] } else { &[] };
-    let tls =
-        tls::client_config(&extra_ca, alpn).map_err(|reason| outgoing.error("tls.ca", reason))?;
+    let tls = tls::client_config(&extra_ca, client_certificate.as_ref(), alpn)
+        .map_err(|reason| outgoing.error("tls.ca", reason))?;
     Ok(OutgoingConfig {
         tls,
         extra_ca_certificates: extra_ca.len(),
+        presents_client_certificate: client_certificate.is_some(),
+        content_type: parse_content_type(outgoing)?,
         credential,
         bearer,
         name,
@@ -354,6 +442,51 @@ fn parse_outgoing(outgoing: &Options<'_>, incoming_port: u16) -> Result<Outgoing
         http2,
         http2_max_requests_per_session,
     })
+}
+
+/// `outgoing.tls.cert` and `outgoing.tls.key` (both or neither): the client certificate chain
+/// and key presented for mutual TLS, checked to belong together.
+fn parse_client_certificate(tls: &Options<'_>) -> Result<Option<ClientCertificate>> {
+    let (cert, key) = match (tls.pem("cert")?, tls.pem("key")?) {
+        (None, None) => return Ok(None),
+        (Some(_), None) => {
+            return Err(tls.error("key", format!("is required with {}", tls.name("cert"))))
+        }
+        (None, Some(_)) => {
+            return Err(tls.error("cert", format!("is required with {}", tls.name("key"))))
+        }
+        (Some(cert), Some(key)) => (cert, key),
+    };
+    let chain = tls::parse_certificates(&cert).map_err(|reason| tls.error("cert", reason))?;
+    let key = tls::parse_private_key(&key).map_err(|reason| tls.error("key", reason))?;
+    ClientCertificate::new(chain, key)
+        .map(Some)
+        .map_err(|e| match e {
+            ClientCertificateError::KeyMismatch => tls.error(
+                "key",
+                format!("does not match the certificate in {}", tls.name("cert")),
+            ),
+            ClientCertificateError::UnusableKey => {
+                tls.error("key", "is not a private key rustls can sign with")
+            }
+        })
+}
+
+/// `outgoing.contentType`: exactly one of the two ILP-over-HTTP media types.
+fn parse_content_type(outgoing: &Options<'_>) -> Result<ContentType> {
+    match outgoing.string("contentType")? {
+        None => Ok(ContentType::default()),
+        Some(value) => ContentType::from_media_type(value).ok_or_else(|| {
+            outgoing.error(
+                "contentType",
+                format!(
+                    "must be '{}' (RFC 35) or '{}' (ilp-plugin-http 1.6.1, the default)",
+                    ContentType::OctetStream.media_type(),
+                    ContentType::IlpOctetStream.media_type()
+                ),
+            )
+        }),
+    }
 }
 
 /// Non-ASCII characters in the path and query are percent-encoded as UTF-8 (as WHATWG URLs,
@@ -466,17 +599,21 @@ mod tests {
             "tokenExpiry": 60000, "jwtExpiry": 10000
         });
         let config = parse(options).unwrap();
-        assert_eq!(config.incoming.static_token.unwrap().expose(), b"legacy");
+        assert_eq!(
+            config.incoming.credentials.static_tokens[0].expose(),
+            b"legacy"
+        );
         assert!(!config.outgoing.bearer);
         match config.outgoing.credential {
             OutgoingCredential::Jwt {
                 secret,
                 lifetime_secs,
+                subject: None,
             } => {
                 assert_eq!(secret.expose(), b"s1");
                 assert_eq!(lifetime_secs, 60);
             }
-            OutgoingCredential::Static(_) => panic!("expected a JWT credential"),
+            other => panic!("expected a JWT credential without subject, got {other:?}"),
         }
     }
 
@@ -553,6 +690,206 @@ mod tests {
                 message.contains(&format!("incoming.{key}")),
                 "{key}={bad}: {message}"
             );
+        }
+    }
+
+    #[test]
+    fn content_type_defaults_to_1_6_1_and_takes_rfc_35() {
+        assert_eq!(
+            parse(base()).unwrap().outgoing.content_type,
+            ContentType::IlpOctetStream
+        );
+        let mut options = base();
+        options["outgoing"]["contentType"] = json!("application/octet-stream");
+        assert_eq!(
+            parse(options).unwrap().outgoing.content_type,
+            ContentType::OctetStream
+        );
+        for bad in [
+            json!("text/plain"),
+            json!("Application/Octet-Stream"),
+            json!(""),
+            json!(true),
+        ] {
+            let mut options = base();
+            options["outgoing"]["contentType"] = bad.clone();
+            let message = error_of(options);
+            assert!(message.contains("outgoing.contentType"), "{bad}: {message}");
+        }
+    }
+
+    #[test]
+    fn incoming_credentials_take_arrays_and_legacy_names_win() {
+        let mut options = base();
+        options["incoming"] = json!({
+            "port": 1, "staticToken": ["t1", "t2"], "jwtSecret": "s1",
+            "secret": ["legacy-1", "legacy-2", "legacy-3"]
+        });
+        let credentials = parse(options).unwrap().incoming.credentials;
+        let tokens: Vec<&[u8]> = credentials
+            .static_tokens
+            .iter()
+            .map(Secret::expose)
+            .collect();
+        assert_eq!(tokens, vec![b"t1".as_slice(), b"t2".as_slice()]);
+        assert_eq!(credentials.jwt_secrets.len(), 3);
+        assert_eq!(credentials.jwt_secrets[0].expose(), b"legacy-1");
+        assert_eq!(credentials.jwt_subject, None);
+        assert!(!credentials.client_certificate_required);
+    }
+
+    #[test]
+    fn bad_credential_arrays_name_the_option_and_never_the_secret() {
+        for (key, value, option) in [
+            ("staticToken", json!([]), "incoming.staticToken"),
+            ("secretToken", json!([]), "incoming.secretToken"),
+            ("jwtSecret", json!([]), "incoming.jwtSecret"),
+            (
+                "staticToken",
+                json!(["s3cret", 5]),
+                "incoming.staticToken[1]",
+            ),
+            ("staticToken", json!([""]), "incoming.staticToken[0]"),
+            (
+                "secret",
+                json!(["s3cret", ["nested"]]),
+                "incoming.secret[1]",
+            ),
+            ("jwtSecret", json!({ "0": "s3cret" }), "incoming.jwtSecret"),
+        ] {
+            let mut options = base();
+            options["incoming"] = json!({ "port": 1, "staticToken": "ok" });
+            options["incoming"][key] = value.clone();
+            let message = error_of(options);
+            assert!(message.contains(option), "{key}={value}: {message}");
+            assert!(!message.contains("s3cret"), "{message}");
+        }
+        let mut options = base();
+        options["outgoing"]["staticToken"] = json!(["a", "b"]);
+        assert!(error_of(options).contains("outgoing.staticToken"));
+    }
+
+    #[test]
+    fn jwt_subjects() {
+        let mut options = base();
+        options["incoming"] = json!({ "port": 1, "jwtSecret": "s", "jwtSubject": "peer" });
+        options["outgoing"] = json!({ "url": "http://a/", "jwtSecret": "t", "jwtSubject": "us" });
+        let config = parse(options).unwrap();
+        assert_eq!(
+            config.incoming.credentials.jwt_subject.as_deref(),
+            Some("peer")
+        );
+        assert!(matches!(
+            config.outgoing.credential,
+            OutgoingCredential::Jwt { subject: Some(ref s), .. } if s == "us"
+        ));
+        let cases = [
+            (
+                "incoming",
+                json!({ "port": 1, "staticToken": "a", "jwtSubject": "x" }),
+                "incoming.jwtSubject",
+            ),
+            (
+                "incoming",
+                json!({ "port": 1, "jwtSecret": "s", "jwtSubject": "" }),
+                "incoming.jwtSubject",
+            ),
+            (
+                "incoming",
+                json!({ "port": 1, "jwtSecret": "s", "jwtSubject": 5 }),
+                "incoming.jwtSubject",
+            ),
+            (
+                "outgoing",
+                json!({ "url": "http://a/", "staticToken": "b", "jwtSubject": "x" }),
+                "outgoing.jwtSubject",
+            ),
+            (
+                "outgoing",
+                json!({ "url": "http://a/", "jwtSecret": "s", "jwtSubject": "a b" }),
+                "outgoing.jwtSubject",
+            ),
+        ];
+        for (side, patch, option) in cases {
+            let mut options = base();
+            options[side] = patch.clone();
+            let message = error_of(options);
+            assert!(message.contains(option), "{patch}: {message}");
+        }
+    }
+
+    #[test]
+    fn mutual_tls_options() {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let (cert, key) = (certified.cert.pem(), certified.signing_key.serialize_pem());
+        let other_key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+            .unwrap()
+            .signing_key
+            .serialize_pem();
+        // A server requiring client certificates needs no token; a client presenting one either.
+        let mut options = base();
+        options["incoming"] =
+            json!({ "port": 1, "tls": { "cert": cert, "key": key, "clientCa": cert } });
+        options["outgoing"] = json!({ "url": "https://a/", "tls": { "cert": cert, "key": key } });
+        let config = parse(options).unwrap();
+        assert!(config.incoming.credentials.client_certificate_required);
+        assert!(config.incoming.credentials.static_tokens.is_empty());
+        assert!(matches!(
+            config.outgoing.credential,
+            OutgoingCredential::ClientCertificateOnly
+        ));
+        assert!(config.outgoing.presents_client_certificate);
+        let cases = [
+            (
+                "incoming",
+                json!({ "port": 1, "tls": { "cert": cert, "key": key } }),
+                "invalid auth options",
+            ),
+            (
+                "incoming",
+                json!({ "port": 1, "tls": { "cert": cert, "key": key, "clientCa": "/nonexistent/ca.pem" } }),
+                "incoming.tls.clientCa",
+            ),
+            (
+                "incoming",
+                json!({ "port": 1, "tls": { "clientCa": cert } }),
+                "incoming.tls.cert",
+            ),
+            (
+                "outgoing",
+                json!({ "url": "https://a/" }),
+                "invalid auth options",
+            ),
+            (
+                "outgoing",
+                json!({ "url": "https://a/", "tls": { "cert": cert } }),
+                "outgoing.tls.key",
+            ),
+            (
+                "outgoing",
+                json!({ "url": "https://a/", "tls": { "key": key } }),
+                "outgoing.tls.cert",
+            ),
+            (
+                "outgoing",
+                json!({ "url": "https://a/", "tls": { "cert": cert, "key": other_key } }),
+                "outgoing.tls.key",
+            ),
+            (
+                "outgoing",
+                json!({ "url": "https://a/", "tls": { "cert": "junk.pem", "key": key } }),
+                "outgoing.tls.cert",
+            ),
+        ];
+        for (side, patch, expected) in cases {
+            let mut options = base();
+            options[side] = patch;
+            let message = error_of(options);
+            assert!(
+                message.contains(expected),
+                "{message} should name {expected}"
+            );
+            assert!(!message.contains("PRIVATE KEY"), "{message}");
         }
     }
 

@@ -1,9 +1,14 @@
 //! TLS with rustls (ring; no OpenSSL): the server's certificate, and what the client trusts
-//! (the system's root certificates plus an optional private CA).
+//! (the system's root certificates plus an optional private CA). Mutual TLS: the server can
+//! require client certificates issued by given CAs (rustls' `WebPkiClientVerifier`), and the
+//! client can present one.
 
+use std::fmt;
 use std::sync::Arc;
 
 use once_cell::sync::Lazy;
+use rustls::server::WebPkiClientVerifier;
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -46,24 +51,92 @@ pub fn parse_private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, String> {
     PrivateKeyDer::from_pem_slice(pem).map_err(|_| "contains no valid PEM private key".to_owned())
 }
 
+/// What the server asks of clients in the handshake.
+pub enum ClientAuth {
+    /// No client certificate.
+    None,
+    /// A client certificate issued by one of these CAs (`client_ca_roots`), else the
+    /// handshake fails.
+    Required(Arc<RootCertStore>),
+}
+
+/// The CA certificates client certificates must be issued by (each must parse as one).
+pub fn client_ca_roots(ca: Vec<CertificateDer<'static>>) -> Result<Arc<RootCertStore>, String> {
+    let mut roots = RootCertStore::empty();
+    for certificate in ca {
+        roots.add(certificate).map_err(|e| e.to_string())?;
+    }
+    Ok(Arc::new(roots))
+}
+
 /// The server side: a certificate chain and its key; offers h2 and http/1.1 by ALPN.
 pub fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    client_auth: ClientAuth,
 ) -> Result<Arc<ServerConfig>, String> {
-    let mut config = ServerConfig::builder_with_provider(provider())
+    let builder = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
+        .map_err(|e| e.to_string())?;
+    let builder = match client_auth {
+        ClientAuth::None => builder.with_no_client_auth(),
+        ClientAuth::Required(roots) => {
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider())
+                .build()
+                .map_err(|e| format!("client CA: {e}"))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
         .with_single_cert(chain, key)
         .map_err(|e| format!("certificate and key do not work together: {e}"))?;
     config.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP1.to_vec()];
     Ok(Arc::new(config))
 }
 
-/// The client side: trusts the system's roots and `extra_ca`; offers `alpn`.
+/// A client certificate chain with its private key, checked to belong together. The key never
+/// appears in `Debug` output.
+#[derive(Clone)]
+pub struct ClientCertificate(CertifiedKey);
+
+/// Why a client certificate and key were refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClientCertificateError {
+    /// The key is not the private key of the chain's first certificate.
+    KeyMismatch,
+    /// rustls cannot sign with the key (an unsupported algorithm, or not a key at all).
+    UnusableKey,
+}
+
+impl ClientCertificate {
+    pub fn new(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<Self, ClientCertificateError> {
+        CertifiedKey::from_der(chain, key, &provider())
+            .map(ClientCertificate)
+            .map_err(|e| match e {
+                rustls::Error::InconsistentKeys(_) => ClientCertificateError::KeyMismatch,
+                _ => ClientCertificateError::UnusableKey,
+            })
+    }
+}
+
+impl fmt::Debug for ClientCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ClientCertificate({} certificates, key <redacted>)",
+            self.0.cert.len()
+        )
+    }
+}
+
+/// The client side: trusts the system's roots and `extra_ca`; presents `client_certificate`
+/// when the server asks for one; offers `alpn`.
 pub fn client_config(
     extra_ca: &[CertificateDer<'static>],
+    client_certificate: Option<&ClientCertificate>,
     alpn: &[&[u8]],
 ) -> Result<Arc<ClientConfig>, String> {
     let mut roots = RootCertStore::empty();
@@ -71,11 +144,15 @@ pub fn client_config(
     for certificate in extra_ca {
         roots.add(certificate.clone()).map_err(|e| e.to_string())?;
     }
-    let mut config = ClientConfig::builder_with_provider(provider())
+    let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let mut config = match client_certificate {
+        None => builder.with_no_client_auth(),
+        Some(certificate) => builder
+            .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(certificate.0.clone()))),
+    };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }
@@ -93,6 +170,7 @@ mod tests {
         server_config(
             parse_certificates(cert.as_bytes())?,
             parse_private_key(key.as_bytes())?,
+            ClientAuth::None,
         )
     }
 
@@ -124,7 +202,43 @@ mod tests {
     fn client_config_accepts_a_private_ca() {
         let (cert, _) = self_signed();
         let ca = parse_certificates(cert.as_bytes()).unwrap();
-        let config = client_config(&ca, &[ALPN_H2]).unwrap();
+        let config = client_config(&ca, None, &[ALPN_H2]).unwrap();
         assert_eq!(config.alpn_protocols, vec![b"h2".to_vec()]);
+    }
+
+    #[test]
+    fn server_requiring_client_certificates_builds_from_a_ca() {
+        // The handshake itself (no certificate, one from another CA: refused) is tested end to
+        // end in __test__/mtls.test.js.
+        let (cert, key) = self_signed();
+        let (ca, _) = self_signed();
+        let client_ca = parse_certificates(ca.as_bytes()).unwrap();
+        server_config(
+            parse_certificates(cert.as_bytes()).unwrap(),
+            parse_private_key(key.as_bytes()).unwrap(),
+            ClientAuth::Required(client_ca_roots(client_ca).unwrap()),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn client_certificate_and_key_must_match() {
+        let (cert, key) = self_signed();
+        let (_, other_key) = self_signed();
+        let chain = || parse_certificates(cert.as_bytes()).unwrap();
+        let certificate =
+            ClientCertificate::new(chain(), parse_private_key(key.as_bytes()).unwrap()).unwrap();
+        let config = client_config(&[], Some(&certificate), &[]).unwrap();
+        assert!(config.client_auth_cert_resolver.has_certs());
+        let without = client_config(&[], None, &[]).unwrap();
+        assert!(!without.client_auth_cert_resolver.has_certs());
+        let mismatch =
+            ClientCertificate::new(chain(), parse_private_key(other_key.as_bytes()).unwrap());
+        assert_eq!(mismatch.unwrap_err(), ClientCertificateError::KeyMismatch);
+        let debug = format!("{certificate:?}");
+        assert!(
+            !debug.contains("PRIVATE") && debug.contains("redacted"),
+            "{debug}"
+        );
     }
 }
