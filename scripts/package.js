@@ -99,7 +99,15 @@ function main () {
       if (triple.endsWith('-gnu')) checkGlibc(path.join(outDir, `${pkg.name}.${PLATFORMS[triple]}.node`))
     }
     run(process.execPath, [NAPI, 'create-npm-dirs'])
-    run(process.execPath, [NAPI, 'artifacts', '--output-dir', outDir, '--npm-dir', 'npm'])
+    // `napi artifacts` also copies each binary into the package root, where the loader looks for
+    // a source build first: put back what was there (the checkout's own build), drop the rest.
+    const rootCopies = triples.map((t) => path.join(ROOT, `${pkg.name}.${PLATFORMS[t]}.node`))
+    const saved = rootCopies.map((file) => (fs.existsSync(file) ? fs.readFileSync(file) : null))
+    try {
+      run(process.execPath, [NAPI, 'artifacts', '--output-dir', outDir, '--npm-dir', 'npm'])
+    } finally {
+      rootCopies.forEach((file, i) => (saved[i] ? fs.writeFileSync(file, saved[i], { mode: 0o755 }) : fs.rmSync(file, { force: true })))
+    }
   } finally {
     fs.rmSync(outDir, { recursive: true, force: true })
   }
