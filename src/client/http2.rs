@@ -334,3 +334,60 @@ fn classify(error: h2::Error) -> AttemptError {
 fn transport(error: &h2::Error) -> Error {
     Error::Transport(format!("HTTP/2: {error}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tls::client_config;
+    use tokio::net::TcpListener;
+    use tokio::sync::oneshot;
+
+    /// What an h2 server on 127.0.0.1:0 saw of the first request: its `content-length` and
+    /// body. It answers 200 "reply".
+    async fn h2_server() -> (u16, oneshot::Receiver<(Option<HeaderValue>, Vec<u8>)>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (seen, seen_rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut connection = h2::server::handshake(socket).await.unwrap();
+            let mut seen = Some(seen);
+            while let Some(Ok((request, mut respond))) = connection.accept().await {
+                let seen = seen.take();
+                tokio::spawn(async move {
+                    let length = request.headers().get(CONTENT_LENGTH).cloned();
+                    let mut body = request.into_body();
+                    let mut received = Vec::new();
+                    while let Some(Ok(chunk)) = body.data().await {
+                        let _ = body.flow_control().release_capacity(chunk.len());
+                        received.extend_from_slice(&chunk);
+                    }
+                    let mut stream = respond
+                        .send_response(http::Response::new(()), false)
+                        .unwrap();
+                    stream
+                        .send_data(Bytes::from_static(b"reply"), true)
+                        .unwrap();
+                    if let Some(seen) = seen {
+                        let _ = seen.send((length, received));
+                    }
+                });
+            }
+        });
+        (port, seen_rx)
+    }
+
+    #[tokio::test]
+    async fn requests_declare_their_content_length() {
+        for body in [Bytes::from_static(b"a prepare"), Bytes::new()] {
+            let (port, seen) = h2_server().await;
+            let pool = Http2Pool::new(client_config(&[], None, &[ALPN_H2]).unwrap(), None);
+            let url: Uri = format!("http://127.0.0.1:{port}/ilp").parse().unwrap();
+            let reply = pool.post(&url, &HeaderMap::new(), body.clone()).await;
+            assert_eq!(reply.unwrap(), "reply");
+            let (length, received) = seen.await.unwrap();
+            assert_eq!(length, Some(HeaderValue::from(body.len())));
+            assert_eq!(received, body);
+        }
+    }
+}
