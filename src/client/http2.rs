@@ -259,7 +259,9 @@ async fn attempt(
         .send_request(request, body.is_empty())
         .map_err(not_sent)?;
     if !body.is_empty() {
-        stream.send_data(body, true).map_err(classify)?;
+        // This fails only on a stream that is already closed: one the peer reset (refused,
+        // above a GOAWAY) or answered before reading the body. The response says which.
+        let _ = stream.send_data(body, true);
     }
     let response = response.await.map_err(classify)?;
     if !response.status().is_success() {

@@ -107,6 +107,10 @@ impl Counter {
     pub fn get(&self) -> usize {
         self.0.load(Ordering::SeqCst)
     }
+
+    pub fn drop_one(&self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// One HTTP/1.1 response read off a raw socket.
@@ -203,6 +207,10 @@ pub struct Peer {
 }
 
 impl Peer {
+    pub fn from_task(port: u16, task: tokio::task::JoinHandle<()>) -> Self {
+        Peer { port, task }
+    }
+
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/ilp", self.port)
     }
