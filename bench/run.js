@@ -7,7 +7,7 @@
 //                     [--auth static,jwt] [--impls ours-h1,orig-h1,ours-h2c,rust-h1,rust-h2c]
 //                     [--out docs] [--rust-bin target/release/examples/bench_pair]
 //                     [--scenarios pair,connector] [--through-in-flight 64] [--through-data 1024]
-//                     [--through-impls floor,ours,orig]
+//                     [--through-impls floor,ours,orig] [--through-trace]
 //
 // Two scenarios. `pair` (below) measures plugin pairs; `connector` (bench/through.js) runs the
 // plugin where operators run it: sender → ilp-connector → receiver, three processes, with our
@@ -78,7 +78,8 @@ async function main () {
       auth: 'static',
       inFlight: list(args['through-in-flight'], ['64']).map((v) => int(v, 'through-in-flight', 1)),
       dataBytes: int(args['through-data'] ?? 1024, 'through-data', 8),
-      impls: list(args['through-impls'], THROUGH_IMPLS.map((t) => t.id))
+      impls: list(args['through-impls'], THROUGH_IMPLS.map((t) => t.id)),
+      trace: !!args['through-trace']
     }
   }
   config.through.warmupMs = config.warmupMs

@@ -18,6 +18,12 @@
 // (/proc/<pid>/task/<pid>/stat), tokio worker threads, and its other threads (libuv pool, V8
 // platform). A context switch is a thread blocking (and later being woken) or being preempted:
 // the wake-ups issue 13 is about.
+//
+// With `trace` (`npm run bench -- --through-trace`), `perf trace -s` watches the connector
+// during the measured window and the report adds its syscalls per packet (futex, epoll_wait,
+// eventfd writes, …) by thread group. perf slows every syscall: the other figures of a traced
+// run are not comparable with untraced runs.
+const { execFile } = require('child_process')
 const path = require('path')
 const { start, stop, cpuTicks, threadSamples, peakRssKiB, orNull } = require('./processes')
 const { median, range, fmtInt, fmtNum, fmtRatio, mib, fmtBytes } = require('./format')
@@ -60,12 +66,14 @@ async function runThrough (impl, settings, clkTck) {
         const pids = { sender: sender.pid, connector: connector.pid, receiver: receiver.pid }
         await sender.waitFor(/^start$/, warmupMs + 30000)
         const before = sample(pids)
+        const traced = settings.trace ? perfTrace(connector.pid, durationMs) : null
         const [, json] = await sender.waitFor(/^end (.*)$/, durationMs + 30000)
         const after = orNull(() => sample(pids))
         const end = JSON.parse(json)
         const result = { status: end.packets === 0 ? 'failed' : 'ok', ...end, pps: end.packets / end.seconds }
         if (!after) return { ...result, sampleError: 'a process exited before /proc could be read at `end`' }
         Object.assign(result, figures(before, after, pids, end.packets, clkTck))
+        if (traced) result.syscallsPerPacket = perPacketSyscalls(await traced, connector.pid, end.packets)
         result.rssConnectorKiB = orNull(() => peakRssKiB(connector.pid))
         return result
       } finally {
@@ -77,6 +85,39 @@ async function runThrough (impl, settings, clkTck) {
   } finally {
     await stop(receiver)
   }
+}
+
+/**
+ * Runs `perf trace -s -p <pid>` for `ms` milliseconds; resolves with its summary parsed into
+ * `[{ name, tid, syscalls: { futex: calls, … } }]`, one entry per thread.
+ */
+function perfTrace (pid, ms) {
+  return new Promise((resolve, reject) => {
+    execFile('perf', ['trace', '-s', '-p', String(pid), '--', 'sleep', String(ms / 1000)], { maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`perf trace failed: ${err.message}`))
+      const threads = []
+      for (const line of (stdout + stderr).split('\n')) {
+        const head = /^\s*(.+) \((\d+)\), \d+ events/.exec(line)
+        if (head) {
+          threads.push({ name: head[1], tid: Number(head[2]), syscalls: {} })
+          continue
+        }
+        const row = /^\s+([a-z_0-9]+)\s+(\d+)\s+\d+\s+[\d.]+/.exec(line)
+        if (row && threads.length) threads[threads.length - 1].syscalls[row[1]] = Number(row[2])
+      }
+      resolve(threads)
+    })
+  })
+}
+
+/** Syscalls per packet of the connector's main thread and of all its other threads. */
+function perPacketSyscalls (threads, pid, packets) {
+  const out = { main: {}, other: {} }
+  for (const t of threads) {
+    const group = t.tid === pid ? out.main : out.other
+    for (const [name, calls] of Object.entries(t.syscalls)) group[name] = (group[name] || 0) + calls / packets
+  }
+  return out
 }
 
 function sample (pids) {
@@ -193,7 +234,24 @@ function renderThrough (runs, settings) {
     }
     out.push('')
     if (notes.length) out.push('Notes:', '', ...notes.map((n) => `- ${n}`), '')
+    out.push(...renderSyscalls(runs.filter((r) => r.inFlight === inFlight && r.syscallsPerPacket)))
   }
+  return out
+}
+
+/** Median syscalls per packet in the connector by row and thread group (traced runs only). */
+function renderSyscalls (runs) {
+  if (runs.length === 0) return []
+  const names = ['futex', 'epoll_wait', 'epoll_pwait', 'write', 'writev', 'read', 'readv', 'sendto', 'recvfrom', 'sched_yield']
+  const out = ['Connector syscalls per packet (`perf trace -s`, traced runs; JS thread / other threads):', '']
+  out.push(`| plugin | ${names.join(' | ')} |`, `|---|${names.map(() => '--:').join('|')}|`)
+  for (const { id, label } of THROUGH_IMPLS) {
+    const mine = runs.filter((r) => r.impl === id)
+    if (mine.length === 0) continue
+    const cell = (name) => ['main', 'other'].map((g) => fmtNum(median(mine.map((r) => r.syscallsPerPacket[g][name] || 0)), 2)).join(' / ')
+    out.push(`| ${label} | ${names.map(cell).join(' | ')} |`)
+  }
+  out.push('')
   return out
 }
 
