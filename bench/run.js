@@ -7,7 +7,8 @@
 //                     [--auth static,jwt] [--impls ours-h1,orig-h1,ours-h2c,rust-h1,rust-h2c]
 //                     [--out docs] [--rust-bin target/release/examples/bench_pair]
 //                     [--scenarios pair,connector] [--through-in-flight 64] [--through-data 1024]
-//                     [--through-impls floor,ours,orig] [--through-trace]
+//                     [--through-impls floor,ours,orig] [--through-trace] [--through-workers 1,2]
+//                     [--through-h2c]
 //
 // Two scenarios. `pair` (below) measures plugin pairs; `connector` (bench/through.js) runs the
 // plugin where operators run it: sender → ilp-connector → receiver, three processes, with our
@@ -36,7 +37,7 @@ const os = require('os')
 const path = require('path')
 const { addonBuild, parseArgs } = require('./common')
 const { median, fmtInt, fmtNum, fmtRatio, mib, fmtBytes } = require('./format')
-const { THROUGH_IMPLS, runThrough, renderThrough, describeThrough } = require('./through')
+const { THROUGH_IMPLS, throughRows, runThrough, renderThrough, describeThrough } = require('./through')
 const { start, stop, cpuTicks, peakRssKiB, orNull, killAll, liveCount } = require('./processes')
 
 const ROOT = path.join(__dirname, '..')
@@ -79,7 +80,9 @@ async function main () {
       inFlight: list(args['through-in-flight'], ['64']).map((v) => int(v, 'through-in-flight', 1)),
       dataBytes: int(args['through-data'] ?? 1024, 'through-data', 8),
       impls: list(args['through-impls'], THROUGH_IMPLS.map((t) => t.id)),
-      trace: !!args['through-trace']
+      trace: !!args['through-trace'],
+      workers: list(args['through-workers'], []).map((v) => int(v, 'through-workers', 1)),
+      h2c: !!args['through-h2c']
     }
   }
   config.through.warmupMs = config.warmupMs
@@ -113,9 +116,9 @@ async function main () {
   const throughPlan = []
   if (config.scenarios.includes('connector')) {
     for (const inFlight of config.through.inFlight) {
-      for (const { id } of THROUGH_IMPLS) {
-        const label = `through impl=${id} if=${inFlight} data=${config.through.dataBytes}`
-        if (config.through.impls.includes(id) && (!config.filter || config.filter.test(label))) throughPlan.push({ impl: id, inFlight, label })
+      for (const row of throughRows(config.through.impls, config.through)) {
+        const label = `through impl=${row.id} if=${inFlight} data=${config.through.dataBytes}`
+        if (!config.filter || config.filter.test(label)) throughPlan.push({ row, inFlight, label })
       }
     }
   }
@@ -129,14 +132,14 @@ async function main () {
   const refusedCells = new Set()
   let done = 0
   for (let round = 1; round <= config.rounds; round++) {
-    for (const { impl, inFlight, label } of throughPlan) {
+    for (const { row, inFlight, label } of throughPlan) {
       let result
       try {
-        result = await runThrough(impl, { ...config.through, inFlight }, clkTck)
+        result = await runThrough(row, { ...config.through, inFlight }, clkTck)
       } catch (err) {
         result = { status: 'failed', error: err.message }
       }
-      throughRuns.push({ round, impl, inFlight, dataBytes: config.through.dataBytes, auth: config.through.auth, ...result })
+      throughRuns.push({ round, row: row.id, impl: row.impl, label: row.label, inFlight, dataBytes: config.through.dataBytes, auth: config.through.auth, ...result })
       done++
       log(`[${done}/${expected}] round ${round} ${label}: ${describeThrough(result)}`)
     }

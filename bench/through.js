@@ -30,12 +30,33 @@ const { median, range, fmtInt, fmtNum, fmtRatio, mib, fmtBytes } = require('./fo
 
 const DESTINATION = 'test.connector.bob.receiver'
 
-/** Rows, in the order they run within a round. */
+/** The plugins compared (`--through-impls`). */
 const THROUGH_IMPLS = [
   { id: 'floor', label: 'floor (raw TCP frames, JS)' },
   { id: 'ours', label: 'this plugin' },
   { id: 'orig', label: 'ilp-plugin-http 1.6.1' }
 ]
+
+/**
+ * The rows of one round, in the order they run: each of `impls`, and after `ours` one more
+ * row of ours per entry of `workers` with ILP_PLUGIN_HTTP_RS_WORKER_THREADS set to it in all
+ * three processes (`--through-workers 1,2`), and with `h2c` one row of ours over h2c between
+ * the processes (`--through-h2c`). Row: `{ id, impl, label, env, args }` (`args` go to all
+ * three processes).
+ */
+function throughRows (impls, { workers = [], h2c = false } = {}) {
+  const rows = []
+  for (const { id, label } of THROUGH_IMPLS) {
+    if (!impls.includes(id)) continue
+    rows.push({ id, impl: id, label, env: {}, args: [] })
+    if (id !== 'ours') continue
+    for (const w of workers) {
+      rows.push({ id: `ours-w${w}`, impl: 'ours', label: `this plugin, ${w} tokio worker${w === 1 ? '' : 's'}`, env: { ILP_PLUGIN_HTTP_RS_WORKER_THREADS: String(w) }, args: [] })
+    }
+    if (h2c) rows.push({ id: 'ours-h2c', impl: 'ours', label: 'this plugin, h2c', env: {}, args: ['--http2'] })
+  }
+  return rows
+}
 
 /** Figures of one run, each summarised as median and range over rounds. */
 const FIGURES = [
@@ -48,9 +69,9 @@ const FIGURES = [
  * One run: receiver, connector, sender (in that order, each waiting for the previous one's
  * `ready`); returns the figures. `settings`: { auth, inFlight, dataBytes, warmupMs, durationMs }.
  */
-async function runThrough (impl, settings, clkTck) {
+async function runThrough (row, settings, clkTck) {
   const { auth, inFlight, dataBytes, warmupMs, durationMs } = settings
-  const node = (script, args) => [process.execPath, [path.join(__dirname, script), '--impl', impl, '--auth', auth, ...args]]
+  const node = (script, args) => [process.execPath, [path.join(__dirname, script), '--impl', row.impl, '--auth', auth, ...row.args, ...args], row.env]
   const receiver = start(...node('receiver.js', []))
   try {
     const [, receiverPort] = await receiver.waitFor(/^ready (\d+)$/, 20000)
@@ -164,16 +185,16 @@ function figures (before, after, pids, packets, clkTck) {
   }
 }
 
-/** Per row (impl) and in-flight level: `{ status, rounds, of, <figure>: { median, values } }`. */
+/** Per row and in-flight level: `{ status, rounds, of, <figure>: { median, values } }`. */
 function summariseThrough (runs) {
   const out = new Map()
   for (const run of runs) {
-    const key = `${run.impl}|${run.inFlight}`
+    const key = `${run.row}|${run.inFlight}`
     if (!out.has(key)) out.set(key, [])
     out.get(key).push(run)
   }
-  return (impl, inFlight) => {
-    const list = out.get(`${impl}|${inFlight}`)
+  return (row, inFlight) => {
+    const list = out.get(`${row}|${inFlight}`)
     if (!list) return { status: 'not run' }
     const ok = list.filter((r) => r.status === 'ok' && !r.sampleError)
     if (ok.length === 0) return { status: 'failed', error: (list.find((r) => r.error) || {}).error }
@@ -191,6 +212,7 @@ function summariseThrough (runs) {
 /** The markdown section: targets, then one table per in-flight level. */
 function renderThrough (runs, settings) {
   const get = summariseThrough(runs)
+  const rows = [...new Map(runs.map((r) => [r.row, r.label])).entries()].map(([id, label]) => ({ id, label }))
   const out = ['## Through ilp-connector', '']
   out.push(`Three processes: sender → ilp-connector 23.0.2 (the plugin on both accounts) → receiver; ${fmtBytes(settings.dataBytes)} of data, ` +
     `${settings.auth} auth, every Prepare unique, the same plugin in all three processes (bench/through.js). ` +
@@ -207,7 +229,7 @@ function renderThrough (runs, settings) {
     out.push('| plugin on all accounts | pkt/s | p50 / p99 µs | connector CPU µs/pkt | of it JS thread | other threads | of them tokio | sender / receiver µs/pkt | total, 3 processes | switches/pkt connector (JS / other) | switches/pkt sender / receiver | connector RSS MiB |')
     out.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|')
     const notes = []
-    for (const { id, label } of THROUGH_IMPLS) {
+    for (const { id, label } of rows) {
       const s = get(id, inFlight)
       if (s.status === 'not run') continue
       if (s.status !== 'ok') {
@@ -234,19 +256,19 @@ function renderThrough (runs, settings) {
     }
     out.push('')
     if (notes.length) out.push('Notes:', '', ...notes.map((n) => `- ${n}`), '')
-    out.push(...renderSyscalls(runs.filter((r) => r.inFlight === inFlight && r.syscallsPerPacket)))
+    out.push(...renderSyscalls(runs.filter((r) => r.inFlight === inFlight && r.syscallsPerPacket), rows))
   }
   return out
 }
 
 /** Median syscalls per packet in the connector by row and thread group (traced runs only). */
-function renderSyscalls (runs) {
+function renderSyscalls (runs, rows) {
   if (runs.length === 0) return []
   const names = ['futex', 'epoll_wait', 'epoll_pwait', 'write', 'writev', 'read', 'readv', 'sendto', 'recvfrom', 'sched_yield']
   const out = ['Connector syscalls per packet (`perf trace -s`, traced runs; JS thread / other threads):', '']
   out.push(`| plugin | ${names.join(' | ')} |`, `|---|${names.map(() => '--:').join('|')}|`)
-  for (const { id, label } of THROUGH_IMPLS) {
-    const mine = runs.filter((r) => r.impl === id)
+  for (const { id, label } of rows) {
+    const mine = runs.filter((r) => r.row === id)
     if (mine.length === 0) continue
     const cell = (name) => ['main', 'other'].map((g) => fmtNum(median(mine.map((r) => r.syscallsPerPacket[g][name] || 0)), 2)).join(' / ')
     out.push(`| ${label} | ${names.map(cell).join(' | ')} |`)
@@ -286,4 +308,4 @@ function describeThrough (r) {
     (r.errors ? `, ${r.errors} errors (${r.firstError})` : '') + (r.sampleError ? ` [${r.sampleError}]` : '')
 }
 
-module.exports = { THROUGH_IMPLS, runThrough, renderThrough, describeThrough, summariseThrough }
+module.exports = { THROUGH_IMPLS, throughRows, runThrough, renderThrough, describeThrough, summariseThrough }
