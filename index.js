@@ -8,6 +8,15 @@ const { EventEmitter } = require('events')
 const { types } = require('util')
 const createDebug = require('debug')
 
+/**
+ * Environment variable sizing the addon's tokio runtime (worker threads, process-wide). The
+ * addon reads it once, when it loads; it is checked here first so a bad value is an error
+ * naming it instead of a silent default. README "Performance" says what to choose.
+ */
+const WORKER_THREADS_ENV = 'ILP_PLUGIN_HTTP_RS_WORKER_THREADS'
+const MAX_WORKER_THREADS = 64
+checkWorkerThreads(process.env[WORKER_THREADS_ENV])
+
 const { NativePlugin } = require('./native.js')
 
 /** Log levels the connector's logger offers; Rust sends one of these. */
@@ -263,6 +272,14 @@ function isObject (value) {
 function sendError (error, ilpErrorCode) {
   error.ilpErrorCode = ilpErrorCode
   return error
+}
+
+/** Throws unless `value` is unset, empty, or an integer from 1 to MAX_WORKER_THREADS. */
+function checkWorkerThreads (value) {
+  if (value === undefined || value === '') return
+  if (!/^[0-9]+$/.test(value) || Number(value) < 1 || Number(value) > MAX_WORKER_THREADS) {
+    throw new RangeError(`${WORKER_THREADS_ENV} must be an integer from 1 to ${MAX_WORKER_THREADS}, not ${JSON.stringify(value)}`)
+  }
 }
 
 function pick (object, keys) {

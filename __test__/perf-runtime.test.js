@@ -1,0 +1,55 @@
+'use strict'
+// The tokio runtime's size (issue 13, item 5): ILP_PLUGIN_HTTP_RS_WORKER_THREADS sets the number
+// of worker threads of the whole process, is checked when the package loads (a bad value is a
+// RangeError naming the variable, not a silent default), and unset gives the documented
+// default. Each case runs in a child process, because the addon reads the variable once, when
+// it is loaded, and counts the process's tokio worker threads in /proc/self/task after a
+// plugin connected (its server runs on the runtime).
+const { execFile } = require('child_process')
+const path = require('path')
+
+const ROOT = path.join(__dirname, '..')
+const ENV = 'ILP_PLUGIN_HTTP_RS_WORKER_THREADS'
+/** README "Performance" and src: the default when the variable is unset. */
+const DEFAULT_WORKER_THREADS = 1
+
+/** Loads the package in a child process, connects a plugin, prints the tokio worker count. */
+const CHILD = `
+const fs = require('fs')
+const PluginHttp = require(${JSON.stringify(ROOT)})
+const plugin = new PluginHttp({ incoming: { port: 0, host: '127.0.0.1', staticToken: 't' }, outgoing: { url: 'http://127.0.0.1:9/unused', staticToken: 't' } })
+plugin.connect()
+  .then(() => {
+    const names = fs.readdirSync('/proc/self/task').map((tid) => fs.readFileSync('/proc/self/task/' + tid + '/comm', 'utf8').trim())
+    console.log(names.filter((name) => name.startsWith('tokio-')).length)
+    return plugin.disconnect()
+  })
+`
+
+function runChild (value) {
+  const env = { ...process.env }
+  delete env[ENV]
+  if (value !== undefined) env[ENV] = value
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['-e', CHILD], { env, timeout: 20000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? err.code : 0, stdout: stdout.trim(), stderr })
+    })
+  })
+}
+
+test.each([
+  [undefined, DEFAULT_WORKER_THREADS],
+  ['', DEFAULT_WORKER_THREADS],
+  ['1', 1],
+  ['3', 3]
+])('%s=%p gives %p tokio worker threads', async (value, expected) => {
+  const { code, stdout, stderr } = await runChild(value)
+  expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
+  expect(Number(stdout)).toBe(expected)
+})
+
+test.each(['0', '-1', '1.5', 'two', '65', ' 2', '1e1'])('%p is refused when the package loads', async (value) => {
+  const { code, stderr } = await runChild(value)
+  expect(code).not.toBe(0)
+  expect(stderr).toContain(`RangeError: ${ENV} must be an integer from 1 to 64, not ${JSON.stringify(value)}`)
+})

@@ -1,0 +1,93 @@
+//! The size of the tokio runtime the addon runs on, chosen once when the addon loads.
+//!
+//! napi-rs would build a multi-thread runtime with one worker per CPU. Inside ilp-connector
+//! the work per packet is small and arrives from one JavaScript thread, so more workers mostly
+//! add wake-ups: an idle worker is woken to steal a task that the worker already running would
+//! have run a moment later (futex calls per forwarded packet on the connector's tokio threads:
+//! 0.95 with 2 workers, 0.09 with 1; `npm run bench -- --through-trace`). The default is
+//! therefore [`DEFAULT_WORKER_THREADS`]; `ILP_PLUGIN_HTTP_RS_WORKER_THREADS` overrides it for
+//! the whole process (`index.js` refuses a bad value before the addon loads; the README's
+//! "Performance" section says what to choose).
+
+/// Environment variable overriding the number of tokio worker threads.
+pub const WORKER_THREADS_ENV: &str = "ILP_PLUGIN_HTTP_RS_WORKER_THREADS";
+
+/// Worker threads when the variable is unset or empty.
+pub const DEFAULT_WORKER_THREADS: usize = 1;
+
+/// The largest value accepted (`MAX_WORKER_THREADS` in `index.js`).
+pub const MAX_WORKER_THREADS: usize = 64;
+
+/// The worker count for the variable's value: the default when unset or empty, the number
+/// when it is an integer from 1 to [`MAX_WORKER_THREADS`] (digits only), else an error.
+pub fn worker_threads(value: Option<&str>) -> Result<usize, String> {
+    match value {
+        None | Some("") => Ok(DEFAULT_WORKER_THREADS),
+        Some(text) => text
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| text.parse::<usize>().ok())
+            .flatten()
+            .filter(|n| (1..=MAX_WORKER_THREADS).contains(n))
+            .ok_or_else(|| {
+                format!(
+                    "{WORKER_THREADS_ENV} must be an integer from 1 to {MAX_WORKER_THREADS}, not {text:?}"
+                )
+            }),
+    }
+}
+
+/// Runs when the addon is loaded (before any JS calls it): hands napi-rs the runtime it will
+/// use for everything. A value `index.js` would have refused cannot reach here through the
+/// package; loaded directly, the addon then uses the default. If the runtime cannot be built,
+/// napi-rs builds its own default one.
+#[napi_derive::module_init]
+fn init() {
+    let workers = worker_threads(std::env::var(WORKER_THREADS_ENV).ok().as_deref())
+        .unwrap_or(DEFAULT_WORKER_THREADS);
+    if let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+    {
+        napi::bindgen_prelude::create_custom_tokio_runtime(runtime);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_or_empty_is_the_default() {
+        assert_eq!(worker_threads(None), Ok(DEFAULT_WORKER_THREADS));
+        assert_eq!(worker_threads(Some("")), Ok(DEFAULT_WORKER_THREADS));
+    }
+
+    #[test]
+    fn integers_in_range_are_taken() {
+        assert_eq!(worker_threads(Some("1")), Ok(1));
+        assert_eq!(worker_threads(Some("16")), Ok(16));
+        assert_eq!(worker_threads(Some("64")), Ok(64));
+    }
+
+    #[test]
+    fn anything_else_is_refused_with_the_variable_named() {
+        for bad in [
+            "0",
+            "65",
+            "-1",
+            "+2",
+            " 2",
+            "2 ",
+            "1.5",
+            "two",
+            "1e1",
+            "99999999999999999999",
+        ] {
+            let error = worker_threads(Some(bad)).unwrap_err();
+            assert!(error.starts_with(WORKER_THREADS_ENV), "{bad}: {error}");
+            assert!(error.contains(&format!("{bad:?}")), "{bad}: {error}");
+        }
+    }
+}
