@@ -49,8 +49,8 @@ class PluginHttp extends EventEmitter {
     this._sendKeepAlive = null
     this._native = new NativePlugin(
       JSON.stringify(pick(opts, OPTION_KEYS), keepInvalidNumbers),
-      (id, data) => this._dispatch(id, data),
-      (id, result) => this._settleSend(id, result),
+      (batch) => forEachRecord(batch, (id, kind, start, end) => this._dispatch(id, Buffer.from(batch.subarray(start, end)))),
+      (batch) => forEachRecord(batch, (id, kind, start, end) => this._settleSend(id, readOutcome(batch, kind, start, end))),
       (level, message) => this._log(level, message)
     )
   }
@@ -194,7 +194,7 @@ class PluginHttp extends EventEmitter {
   async sendMoney () {}
 
   /**
-   * Called by Rust (through a thread-safe function) for each incoming request. Must never
+   * Called for each incoming request (Rust hands them over in batches). Must never
    * throw: it answers the request exactly once, through respond / respondError /
    * respondNoHandler.
    */
@@ -272,6 +272,38 @@ function isObject (value) {
 function sendError (error, ilpErrorCode) {
   error.ilpErrorCode = ilpErrorCode
   return error
+}
+
+/**
+ * Calls `fn(id, kind, start, end)` for each record of a batch from Rust (src/node/bridge.rs):
+ * `id: u32 LE | kind: u8 | length: u32 LE | bytes`; the bytes are `batch[start, end)`. Rust
+ * hands incoming packets and sendData outcomes over in batches, so a busy JS thread is
+ * entered once per batch instead of once per packet.
+ */
+function forEachRecord (batch, fn) {
+  let offset = 0
+  while (offset < batch.length) {
+    const id = batch.readUInt32LE(offset)
+    const kind = batch[offset + 4]
+    const start = offset + 9
+    offset = start + batch.readUInt32LE(offset + 5)
+    fn(id, kind, start, offset)
+  }
+}
+
+/** Record kinds (src/node/bridge.rs). */
+const KIND_PACKET = 0
+const KIND_FAILURE = 1
+
+/**
+ * A sendData outcome from its record: the reply as a Buffer of its own (a copy, not a view of
+ * the batch), or for KIND_FAILURE (`code length: u8 | ILP error code | UTF-8 message`)
+ * `{ message, ilpErrorCode }`.
+ */
+function readOutcome (batch, kind, start, end) {
+  if (kind === KIND_PACKET) return Buffer.from(batch.subarray(start, end))
+  const codeEnd = start + 1 + batch[start]
+  return { ilpErrorCode: batch.toString('latin1', start + 1, codeEnd), message: batch.toString('utf8', codeEnd, end) }
 }
 
 /** Throws unless `value` is unset, empty, or an integer from 1 to MAX_WORKER_THREADS. */

@@ -8,7 +8,7 @@
 //                     [--out docs] [--rust-bin target/release/examples/bench_pair]
 //                     [--scenarios pair,connector] [--through-in-flight 64] [--through-data 1024]
 //                     [--through-impls floor,ours,orig] [--through-trace] [--through-workers 1,2]
-//                     [--through-h2c]
+//                     [--through-h2c] [--pair-workers 1,2]
 //
 // Two scenarios. `pair` (below) measures plugin pairs; `connector` (bench/through.js) runs the
 // plugin where operators run it: sender → ilp-connector → receiver, three processes, with our
@@ -92,6 +92,11 @@ async function main () {
   for (const a of config.auth) if (a !== 'static' && a !== 'jwt') throw new Error(`--auth: unknown ${a}`)
   for (const id of config.impls) if (!VARIANTS.some((v) => v.id === id)) throw new Error(`--impls: unknown ${id}`)
   const variants = VARIANTS.filter((v) => config.impls.includes(v.id))
+  // `--pair-workers 1,2`: ours over HTTP/1.1 once more per worker count (bench.json and the
+  // progress log only; the tables show the default).
+  for (const w of list(args['pair-workers'], []).map((v) => int(v, 'pair-workers', 1))) {
+    variants.push({ id: `ours-h1-w${w}`, impl: 'ours', http2: false, label: `ours, HTTP/1.1, ${w} tokio workers`, env: { ILP_PLUGIN_HTTP_RS_WORKER_THREADS: String(w) } })
+  }
   const rustBuilt = isExecutable(config.rustBin)
   const clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
   const machine = machineInfo(config, rustBuilt)
@@ -196,7 +201,7 @@ async function runPair (v, cell, config, clkTck) {
   const recvCmd = v.impl === 'rust'
     ? [config.rustBin, ['receiver', '--auth', auth]]
     : [process.execPath, [path.join(__dirname, 'receiver.js'), '--impl', v.impl, '--auth', auth, ...(v.http2 ? ['--http2'] : [])]]
-  const receiver = start(...recvCmd)
+  const receiver = start(...recvCmd, v.env)
   try {
     const [, port] = await receiver.waitFor(/^ready (\d+)$/, 20000)
     const senderArgs = ['--url', `http://127.0.0.1:${port}/`, '--auth', auth, ...(v.http2 ? ['--http2'] : []),
@@ -205,7 +210,7 @@ async function runPair (v, cell, config, clkTck) {
     const sendCmd = v.impl === 'rust'
       ? [config.rustBin, ['sender', ...senderArgs]]
       : [process.execPath, [path.join(__dirname, 'sender.js'), '--impl', v.impl, ...senderArgs]]
-    const sender = start(...sendCmd)
+    const sender = start(...sendCmd, v.env)
     try {
       await sender.waitFor(/^start$/, config.warmupMs + 30000)
       const s0 = cpuTicks(sender.pid)

@@ -12,22 +12,18 @@ use crate::config::options::parse_options;
 use crate::core::Plugin;
 use crate::handler::HandlerOutcome;
 use crate::log::SharedLogger;
-use crate::node::bridge::{
-    JsBytes, JsDataHandler, JsLogger, PendingCalls, SendSettler, SettleArgs,
-};
+use crate::node::bridge::{Batch, JsDataHandler, JsLogger, PendingCalls, SendSettler};
 use crate::sync::lock;
 
-type DispatchArgs = FnArgs<(u32, JsBytes)>;
-
 /// A strong reference to the dispatcher: holding it keeps Node alive while we listen.
-type KeepAlive = ThreadsafeFunction<DispatchArgs, (), DispatchArgs, Status, false, false>;
+type KeepAlive = ThreadsafeFunction<Batch, (), Batch, Status, false, false>;
 
 #[napi]
 pub struct NativePlugin {
     plugin: Plugin,
     settle_send: Arc<SendSettler>,
     pending: Arc<PendingCalls>,
-    dispatch: FunctionRef<DispatchArgs, ()>,
+    dispatch: FunctionRef<Batch, ()>,
     /// Set while listening.
     keep_alive: Mutex<Option<KeepAlive>>,
 }
@@ -35,13 +31,14 @@ pub struct NativePlugin {
 #[napi]
 impl NativePlugin {
     /// `options_json`: `JSON.stringify` of the plugin options; throws naming a bad option.
-    /// `dispatch(id, packet)` is called for each incoming packet, `settle_send(id, result)`
-    /// with the outcome of each `send_data`, `log(level, message)` for log lines.
+    /// `dispatch(batch)` is called with incoming packets and `settle_send(batch)` with the
+    /// outcomes of `send_data` calls, each a `Buffer` of records (see `bridge`);
+    /// `log(level, message)` for log lines.
     #[napi(constructor, catch_unwind)]
     pub fn new(
         options_json: String,
-        dispatch: Function<'_, DispatchArgs, ()>,
-        settle_send: Function<'_, SettleArgs, ()>,
+        dispatch: Function<'_, Batch, ()>,
+        settle_send: Function<'_, Batch, ()>,
         log: Function<'_, FnArgs<(String, String)>, ()>,
     ) -> napi::Result<Self> {
         let config = parse_options(&options_json)?;
@@ -114,7 +111,7 @@ impl NativePlugin {
         })
     }
 
-    /// Sends packet `id`; the outcome comes back through `settle_send(id, result)`.
+    /// Sends packet `id`; the outcome comes back through `settle_send` (a record `id`).
     /// (One long-lived thread-safe function instead of a promise per call: see
     /// docs/napi-notes.md.)
     #[napi(catch_unwind)]

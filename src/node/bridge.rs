@@ -1,20 +1,27 @@
 //! Calling the JS data handler from tokio threads: the only thread-safe-function code.
 //!
 //! `sendData` works the same way in the other direction: JS keeps `id -> promise`, Rust
-//! reports each outcome through one long-lived thread-safe function (`SendSettler`).
+//! reports the outcomes through one long-lived thread-safe function.
 //!
 //! The measured fastest bridge (see docs/napi-notes.md): each request gets an id and a oneshot
-//! channel; the JS dispatcher is called fire-and-forget with `(id, bytes)`; JS normalises
-//! whatever the handler does and answers through the synchronous `respond*` methods, which
-//! settle the channel. Requests that are dropped (client gone, timeout) forget their id, and
-//! late answers to forgotten ids are ignored.
+//! channel; the JS dispatcher is called fire-and-forget; JS normalises whatever the handler
+//! does and answers through the synchronous `respond*` methods, which settle the channel.
+//! Requests that are dropped (client gone, timeout) forget their id, and late answers to
+//! forgotten ids are ignored.
+//!
+//! Both directions hand over in batches ([`Mailbox`]): the first item put into an empty
+//! mailbox calls the JS function, and the call carries every item put before the JS thread
+//! runs it, packed into one `Buffer` of records (`id: u32 LE | kind: u8 | length: u32 LE |
+//! bytes`, read by `forEachRecord` in `index.js`). Under load the JS thread is entered (and
+//! woken) once per batch instead of once per packet, and one `Buffer` is made per batch; JS
+//! copies each packet out, so no packet is a view of another's memory.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use napi::bindgen_prelude::{BufferSlice, Either, FnArgs, ToNapiValue};
+use napi::bindgen_prelude::{BufferSlice, FnArgs, ToNapiValue};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, Status};
 use tokio::sync::oneshot;
@@ -23,54 +30,125 @@ use crate::handler::{DataHandler, HandlerFuture, HandlerOutcome};
 use crate::log::{Level, Logger};
 use crate::sync::lock;
 
-/// Bytes that become a new JS `Buffer` (a copy, made on the JS thread).
-pub struct JsBytes(pub Bytes);
+/// Record kinds. An incoming packet and a `sendData` reply carry the packet's bytes; a
+/// failed `sendData` carries `code length: u8 | ILP error code | UTF-8 message`.
+const KIND_PACKET: u8 = 0;
+const KIND_FAILURE: u8 = 1;
 
-impl ToNapiValue for JsBytes {
+/// One item for JS: an id and what belongs to it.
+pub struct Record {
+    id: u32,
+    kind: u8,
+    bytes: Bytes,
+}
+
+impl Record {
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.id.to_le_bytes());
+        out.push(self.kind);
+        // Packets are at most a few tens of KB (the body limits), far below u32::MAX.
+        out.extend_from_slice(&(self.bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(&self.bytes);
+    }
+}
+
+/// Records waiting for the JS thread, and the function that wakes it to take them.
+pub struct Mailbox {
+    records: Mutex<Vec<Record>>,
+}
+
+impl Mailbox {
+    fn new() -> Arc<Self> {
+        Arc::new(Mailbox {
+            records: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Puts `record` in; true when the mailbox was empty (the caller then calls JS).
+    fn put(&self, record: Record) -> bool {
+        let mut records = lock(&self.records);
+        records.push(record);
+        records.len() == 1
+    }
+
+    fn take(&self) -> Vec<Record> {
+        std::mem::take(&mut *lock(&self.records))
+    }
+}
+
+/// The argument of a batch call: converted on the JS thread, it takes every record in the
+/// mailbox at that moment and becomes one `Buffer`.
+pub struct Batch(Arc<Mailbox>);
+
+impl ToNapiValue for Batch {
     unsafe fn to_napi_value(env: sys::napi_env, value: Self) -> napi::Result<sys::napi_value> {
-        let buffer = BufferSlice::copy_from(&Env::from_raw(env), &value.0)?;
+        let records = value.0.take();
+        let mut packed = Vec::with_capacity(records.iter().map(|r| 9 + r.bytes.len()).sum());
+        for record in &records {
+            record.write(&mut packed);
+        }
+        let buffer = BufferSlice::copy_from(&Env::from_raw(env), &packed)?;
         // SAFETY: `env` is the live env this conversion was called with.
         unsafe { ToNapiValue::to_napi_value(env, &buffer) }
     }
 }
 
-/// `(id, packet) => void` in JS; weak, so it never keeps Node alive by itself.
-pub type DispatchFn =
-    ThreadsafeFunction<FnArgs<(u32, JsBytes)>, (), FnArgs<(u32, JsBytes)>, Status, false, true>;
+/// `(batch: Buffer) => void` in JS; weak, so it never keeps Node alive by itself.
+pub type BatchFn = ThreadsafeFunction<Batch, (), Batch, Status, false, true>;
 
-/// Why `sendData` failed, for `index.js` to turn into an `Error` with `ilpErrorCode`.
-#[napi_derive::napi(object)]
-pub struct SendFailure {
-    pub message: String,
-    pub ilp_error_code: String,
+/// Puts `record` into `mailbox` and, if it was empty, calls `js` to take the batch. If JS
+/// cannot be called (the environment is closing), the batch is taken back and returned,
+/// so nothing waits for a call that will never come.
+fn hand_over(js: &BatchFn, mailbox: &Arc<Mailbox>, record: Record) -> Vec<Record> {
+    if !mailbox.put(record) {
+        return Vec::new();
+    }
+    match js.call(
+        Batch(mailbox.clone()),
+        ThreadsafeFunctionCallMode::NonBlocking,
+    ) {
+        Status::Ok => Vec::new(),
+        _ => mailbox.take(),
+    }
 }
-
-/// `(id, reply Buffer | SendFailure) => void` in JS.
-pub type SettleArgs = FnArgs<(u32, Either<JsBytes, SendFailure>)>;
-type SettleFn = ThreadsafeFunction<SettleArgs, (), SettleArgs, Status, false, true>;
 
 /// Delivers `sendData` outcomes to JS, fire-and-forget, in the order they complete.
 pub struct SendSettler {
-    settle: SettleFn,
+    settle: BatchFn,
+    mailbox: Arc<Mailbox>,
 }
 
 impl SendSettler {
-    pub fn new(settle: SettleFn) -> Self {
-        SendSettler { settle }
+    pub fn new(settle: BatchFn) -> Self {
+        SendSettler {
+            settle,
+            mailbox: Mailbox::new(),
+        }
     }
 
     pub fn settle(&self, id: u32, result: crate::error::Result<Bytes>) {
-        let outcome = match result {
-            Ok(reply) => Either::A(JsBytes(reply)),
-            Err(error) => Either::B(SendFailure {
-                ilp_error_code: error.ilp_error_code().as_str().to_owned(),
-                message: error.to_string(),
-            }),
+        let record = match result {
+            Ok(reply) => Record {
+                id,
+                kind: KIND_PACKET,
+                bytes: reply,
+            },
+            Err(error) => {
+                let code = error.ilp_error_code().as_str();
+                let message = error.to_string();
+                let mut bytes = Vec::with_capacity(1 + code.len() + message.len());
+                bytes.push(code.len() as u8);
+                bytes.extend_from_slice(code.as_bytes());
+                bytes.extend_from_slice(message.as_bytes());
+                Record {
+                    id,
+                    kind: KIND_FAILURE,
+                    bytes: Bytes::from(bytes),
+                }
+            }
         };
-        self.settle.call(
-            FnArgs::from((id, outcome)),
-            ThreadsafeFunctionCallMode::NonBlocking,
-        );
+        // Outcomes JS can no longer receive are dropped: its promises are gone with it.
+        drop(hand_over(&self.settle, &self.mailbox, record));
     }
 }
 
@@ -126,13 +204,18 @@ impl Drop for ForgetOnDrop {
 
 /// The JS data handler as the server sees it.
 pub struct JsDataHandler {
-    dispatch: DispatchFn,
+    dispatch: BatchFn,
+    mailbox: Arc<Mailbox>,
     pending: Arc<PendingCalls>,
 }
 
 impl JsDataHandler {
-    pub fn new(dispatch: DispatchFn, pending: Arc<PendingCalls>) -> Self {
-        JsDataHandler { dispatch, pending }
+    pub fn new(dispatch: BatchFn, pending: Arc<PendingCalls>) -> Self {
+        JsDataHandler {
+            dispatch,
+            mailbox: Mailbox::new(),
+            pending,
+        }
     }
 }
 
@@ -143,15 +226,18 @@ impl DataHandler for JsDataHandler {
             pending: self.pending.clone(),
             id,
         };
-        let status = self.dispatch.call(
-            FnArgs::from((id, JsBytes(packet))),
-            ThreadsafeFunctionCallMode::NonBlocking,
-        );
+        let record = Record {
+            id,
+            kind: KIND_PACKET,
+            bytes: packet,
+        };
+        // Requests JS cannot be called for are forgotten: each one's `answer` then ends
+        // (this one's included) and it is answered as unavailable.
+        for undelivered in hand_over(&self.dispatch, &self.mailbox, record) {
+            self.pending.forget(undelivered.id);
+        }
         Box::pin(async move {
             let _guard = guard;
-            if status != Status::Ok {
-                return HandlerOutcome::Unavailable;
-            }
             answer.await.unwrap_or(HandlerOutcome::Unavailable)
         })
     }
