@@ -17,6 +17,7 @@ const {
   startRawPeer,
   startTcpPeer,
   disconnectAll,
+  runCleanups,
   rejectionOf,
   sleep
 } = require('./support')
@@ -27,18 +28,12 @@ const PATH = '/some/path?x=1&y=2'
 const LEAK_STATIC = 'st4tic-T0ken-q9Zx'
 const LEAK_JWT_SECRET = 'jwt-s3cret-Lm7w'
 
-let plugins = []
-let cleanups = []
+const plugins = []
+const cleanups = []
 
 afterEach(async () => {
-  const ps = plugins
-  const cs = cleanups
-  plugins = []
-  cleanups = []
-  await disconnectAll(ps)
-  for (const c of cs) {
-    try { await c() } catch (e) {}
-  }
+  await disconnectAll(plugins.splice(0))
+  await runCleanups(cleanups.splice(0))
 })
 
 /** A connected client plugin posting to `url`. Its incoming port is a free, non-zero port. */

@@ -31,6 +31,7 @@ const {
   startRawPeer,
   startTcpPeer,
   disconnectAll,
+  runCleanups,
   makeLog,
   writeFigures,
   sleep,
@@ -57,19 +58,13 @@ const DRAIN_DEADLINE_MS = 5000
 /** Figures measured by the tests below, written to FIGURES_FILE after the run. */
 const figures = {}
 
-let plugins = []
-let cleanups = []
+const plugins = []
+const cleanups = []
 
 afterEach(async () => {
-  const ps = plugins
-  const cs = cleanups
-  plugins = []
-  cleanups = []
   destroySockets()
-  for (const c of cs.reverse()) {
-    try { await c() } catch (e) {}
-  }
-  await disconnectAll(ps)
+  await runCleanups(cleanups.splice(0))
+  await disconnectAll(plugins.splice(0))
 })
 
 afterAll(() => {

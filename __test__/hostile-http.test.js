@@ -87,7 +87,7 @@ let plugins = []
 const timers = new Set()
 const children = new Set()
 const sessions = new Set()
-let cleanups = []
+const cleanups = []
 
 afterEach(async () => {
   for (const timer of timers) clearInterval(timer)

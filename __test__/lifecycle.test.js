@@ -21,6 +21,7 @@ const {
   tcpConnects,
   listeningPort,
   disconnectAll,
+  runCleanups,
   request,
   sleep
 } = require('./support')
@@ -29,18 +30,12 @@ const MODULES = [['ours', path.join(__dirname, '..')], ['1.6.1', require.resolve
 const TOKEN = 'lifecycle-t0ken-Wq3'
 const FULFILL = makeFulfill(Buffer.from('lifecycle'))
 
-let plugins = []
-let cleanups = []
+const plugins = []
+const cleanups = []
 
 afterEach(async () => {
-  const ps = plugins
-  const cs = cleanups
-  plugins = []
-  cleanups = []
-  await disconnectAll(ps)
-  for (const c of cs) {
-    try { await c() } catch (e) {}
-  }
+  await disconnectAll(plugins.splice(0))
+  await runCleanups(cleanups.splice(0))
 })
 
 function options (port = 0, extra = {}) {

@@ -27,6 +27,7 @@ const {
   startRawPeer,
   portOf,
   disconnectAll,
+  runCleanups,
   request,
   sleep,
   waitFor,
@@ -49,21 +50,17 @@ const DOWN_TOKEN = 'multi-down-token-Qw8' // parent -> child(ren)
 
 const ZERO_FULFILLMENT = Buffer.alloc(32)
 
-let plugins = []
-let rawPeers = []
+const plugins = []
+const cleanups = []
 
 afterEach(async () => {
-  const ps = plugins
-  const rs = rawPeers
-  plugins = []
-  rawPeers = []
-  await disconnectAll(ps)
-  for (const r of rs) await r.close()
+  await disconnectAll(plugins.splice(0))
+  await runCleanups(cleanups.splice(0))
 })
 
 async function rawPeer (handler = (req, res) => res.end(makeFulfill())) {
   const peer = await startRawPeer(handler)
-  rawPeers.push(peer)
+  cleanups.push(peer.close)
   return peer
 }
 

@@ -22,6 +22,7 @@ const {
   readStream,
   connectAndListen,
   disconnectAll,
+  runCleanups,
   makeLog,
   request
 } = require('./support')
@@ -34,18 +35,12 @@ const LEGACY_STATIC = 'legacy-static-t0ken-Ef3'
 const MODERN_STATIC = 'modern-static-t0ken-Gh4'
 const SECRETS = [INCOMING_TOKEN, LEGACY_JWT, MODERN_JWT, LEGACY_STATIC, MODERN_STATIC]
 
-let plugins = []
-let cleanups = []
+const plugins = []
+const cleanups = []
 
 afterEach(async () => {
-  const ps = plugins
-  const cs = cleanups
-  plugins = []
-  cleanups = []
-  await disconnectAll(ps)
-  for (const c of cs) {
-    try { await c() } catch (e) {}
-  }
+  await disconnectAll(plugins.splice(0))
+  await runCleanups(cleanups.splice(0))
 })
 
 /** A raw peer answering every request 200 with FULFILL; torn down after the test. */

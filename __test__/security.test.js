@@ -33,6 +33,7 @@ const {
   startRawPeer,
   startTcpPeer,
   disconnectAll,
+  runCleanups,
   rawRequest,
   settleWithin,
   UNUSED_OUTGOING_URL
@@ -62,8 +63,8 @@ const TAILS = SECRETS.map((s) => s.slice(s.lastIndexOf('-') + 1))
 
 const FULFILL = makeFulfill(Buffer.from('security fulfilled'))
 
-let plugins = []
-let cleanups = []
+const plugins = []
+const cleanups = []
 let restoreCapture = null
 
 afterEach(async () => {
@@ -71,14 +72,8 @@ afterEach(async () => {
     restoreCapture()
     restoreCapture = null
   }
-  const ps = plugins
-  const cs = cleanups
-  plugins = []
-  cleanups = []
-  await disconnectAll(ps)
-  for (const c of cs.reverse()) {
-    try { await c() } catch (e) {}
-  }
+  await disconnectAll(plugins.splice(0))
+  await runCleanups(cleanups.splice(0))
 })
 
 function create (options, api) {

@@ -5,7 +5,8 @@
 //
 //   constants.js  body limits, the unused outgoing URL, …
 //   packets.js    ILP Prepare / Fulfill / Reject builders
-//   plugins.js    the two plugin classes, their bound ports, disconnectAll, a recording log
+//   plugins.js    the two plugin classes, their bound ports, disconnectAll, runCleanups,
+//                 a recording log
 //   peers.js      free ports, raw HTTP and TCP peers, a counting TCP proxy
 //   wait.js       sleep, waitFor, rejectionOf, withTimeout, settleWithin
 //   http1.js      HTTP/1.1 requests: Node's client, raw sockets, a response parser
@@ -14,6 +15,7 @@
 //   prng.js       a seeded PRNG
 //   figures.js    measured figures as JSON, median / spread, fd count
 //   certs.js      test certificates (node-forge), required as `require('./support/certs')`
+//   packages.js   packing and installing this package like a user (required separately)
 //   connector.js  the harness of the end-to-end tests with a real ilp-connector (required
 //                 separately: `require('./support/connector')`, it loads ilp-connector's log)
 module.exports = {

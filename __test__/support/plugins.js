@@ -1,6 +1,6 @@
 'use strict'
 // The two plugin classes under test, and what every suite does with them: find the port a
-// plugin listens on, tear plugins down.
+// plugin listens on, tear plugins (and whatever else a test opened) down, record their logs.
 const { once } = require('events')
 
 /** Our package, loaded the way users load it. */
@@ -66,6 +66,16 @@ async function disconnectAll (plugins) {
 }
 
 /**
+ * Runs a test's cleanups (closers of peers, sockets, …) last in, first out, ignoring their
+ * errors. Pass `cleanups.splice(0)` so that the list is empty for the next test.
+ */
+async function runCleanups (cleanups) {
+  for (const cleanup of cleanups.reverse()) {
+    try { await cleanup() } catch (e) {}
+  }
+}
+
+/**
  * A logger in the shape ilp-connector passes as `api.log`. `lines` holds what each level logged,
  * one string per call (the arguments joined by spaces): `lines.warn`, `lines.error`, …;
  * `lines.all` holds `{ level, text }` for every call, in order.
@@ -94,5 +104,6 @@ module.exports = {
   listeningPort,
   connectAndListen,
   disconnectAll,
+  runCleanups,
   makeLog
 }
