@@ -1,11 +1,12 @@
 //! ILP-over-HTTP plugin for ilp-connector: a Rust core behind a Node.js addon, a drop-in
 //! replacement for the npm package `ilp-plugin-http` 1.6.1.
 //!
-//! The layers, each depending only on those above it:
-//! - `protocol` — ILP packets (OER reads, writes, size limits) and ILDCP (RFC 31). `error`
-//!   (one error type and its ILP error codes), `log` (the logging seam), `sync` (the lock
-//!   helper), `stats` (live figures for admin/Prometheus) and `handler` (the data-handler
-//!   trait) are small modules beneath everything else.
+//! The layers, lowest first (the module graph is one-way):
+//! - Small modules beneath everything else: `protocol` (ILP packets: OER reads, writes, size
+//!   limits; ILDCP, RFC 31), `error` (one error type and its ILP error codes), `log` (the
+//!   logging seam), `sync` (the lock helper), `stats` (live figures for admin/Prometheus),
+//!   `handler` (the data-handler trait) and `wire` (ILP header names, the POST request, bounded
+//!   body reads).
 //! - `config` — the validated `Config`, built once from the JS options by `config::options`;
 //!   with `Secret`, the URL helpers (`config::url`) and the rustls configuration
 //!   (`config::tls`).
@@ -15,13 +16,18 @@
 //!   `server::connections` (connection cap, idle and slow-header timeouts).
 //! - `client` — outgoing POSTs: status -> error, deadlines, response bound; `client::http1` is
 //!   the keep-alive pool with its stale-connection resend, `client::http2` the session pool.
-//! - `core` — `core::Plugin`: config -> client + server, connect/disconnect, send, stats; no napi.
-//! - `node` (feature `node`) — the napi class `index.js` holds, wrapping `Plugin`, and the
-//!   bridge that calls the JS data handler from tokio threads.
+//! - `core` — `core::Plugin`: config -> client + server, connect/disconnect, send, stats; no
+//!   napi. `examples/bench_pair.rs` and the integration tests use it directly.
+//! - `node` (feature `node`) — the napi class `index.js` holds, wrapping `core::Plugin`, and
+//!   the bridge that calls the JS data handler from tokio threads.
 //!
 //! Only `node` and the edge of `error` name napi types; everything else is plain Rust, tested
-//! by `cargo test` (unit tests in the modules, integration tests over 127.0.0.1 in `tests/`).
-//! `tests/module_graph.rs` fails if a module imports one that imports it back.
+//! by `cargo test`: unit tests in the modules, and `integration` (`#[cfg(test)]`): a
+//! `core::Plugin` against peers and clients written in Rust over 127.0.0.1 (the server's
+//! status table, the client's error codes and deadlines, the HTTP/1.1 resend rules, the HTTP/2
+//! session pool). `tests/module_graph.rs` fails if a module imports one that imports it back.
+//! Behaviour the code keeps from ilp-plugin-http 1.6.1: docs/contract.md; napi facts it relies
+//! on: docs/napi-notes.md.
 
 mod auth;
 mod client;

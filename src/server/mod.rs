@@ -2,7 +2,8 @@
 //!
 //! HTTP/1.1 and h2c (prior knowledge) are served on the same port, detected per connection;
 //! with `incoming.tls`, HTTPS with ALPN `h2` and `http/1.1` instead.
-//! The order of checks is the contract's: method -> auth -> connected -> body size -> handler.
+//! The order of checks is that of docs/contract.md: method -> auth -> connected -> body size
+//! -> handler.
 //!
 //! | request                                   | answer                                   |
 //! |-------------------------------------------|------------------------------------------|
