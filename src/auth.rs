@@ -24,12 +24,17 @@ use crate::sync::lock;
 
 const BEARER_PREFIX: &[u8] = b"Bearer ";
 
-/// Compares in time that depends only on the lengths, not on where the bytes differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+/// Compares `presented` with `expected` in time that depends only on `expected.len()`: not on
+/// where the bytes differ, nor on the presented length (an early return on different lengths
+/// would tell a client the lengths of the configured tokens).
+pub fn constant_time_eq(presented: &[u8], expected: &[u8]) -> bool {
+    let lengths_differ = u8::from(presented.len() != expected.len());
+    let difference = expected
+        .iter()
+        .enumerate()
+        .fold(lengths_differ, |acc, (at, byte)| {
+            acc | (byte ^ presented.get(at).copied().unwrap_or(0))
+        });
     std::hint::black_box(difference) == 0
 }
 
@@ -260,6 +265,12 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
         assert!(constant_time_eq(b"", b""));
+        assert!(!constant_time_eq(b"abcd", b"abc"));
+        assert!(!constant_time_eq(b"", b"abc"));
+        assert!(!constant_time_eq(b"abc", b""));
+        // A presented token that is the expected one followed by NULs is not a match.
+        assert!(!constant_time_eq(b"abc\0", b"abc"));
+        assert!(!constant_time_eq(b"ab", b"ab\0"));
     }
 
     #[test]
