@@ -8,6 +8,18 @@ use serde_json::json;
 
 use crate::integration::support::*;
 
+/// A peer that fulfils everything, and the number of requests it received.
+async fn counting_peer() -> (Peer, Counter) {
+    let requests = Counter::default();
+    let counted = requests.clone();
+    let peer = http1_peer(move |_, _| {
+        counted.bump();
+        Answer::ok(fulfill())
+    })
+    .await;
+    (peer, requests)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_2xx_reply_is_returned_byte_for_byte_with_the_request_headers_set() {
     let peer = http1_peer(|parts, body| {
@@ -103,13 +115,7 @@ async fn unreachable_peers_and_oversized_replies_reject_t01() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_that_is_not_a_prepare_or_has_expired_is_not_sent() {
-    let requests = Counter::default();
-    let counted = requests.clone();
-    let peer = http1_peer(move |_, _| {
-        counted.bump();
-        Answer::ok(fulfill())
-    })
-    .await;
+    let (peer, requests) = counting_peer().await;
     let sender = sender(&peer.url(), json!({}));
     let (code, _) = failure(sender.send(Bytes::from_static(b"not a prepare")).await);
     assert_eq!(code, "F01");
@@ -158,13 +164,7 @@ async fn a_504_at_the_expiry_is_r00_and_before_it_t00() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sending_while_disconnected_rejects_t01_without_sending() {
-    let requests = Counter::default();
-    let counted = requests.clone();
-    let peer = http1_peer(move |_, _| {
-        counted.bump();
-        Answer::ok(fulfill())
-    })
-    .await;
+    let (peer, requests) = counting_peer().await;
     let sender = sender(&peer.url(), json!({}));
     tokio::time::timeout(PATIENCE, sender.disconnect())
         .await
