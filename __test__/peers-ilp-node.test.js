@@ -58,7 +58,7 @@ describe('the stand-in refuses as ilp-node does', () => {
 })
 
 describe('ours (outgoing.http2) -> ilp-node', () => {
-  test.each([0, MAX_DATA_LENGTH])('%i data bytes: accepted, the reply is byte-exact; the request carried content-length', async (size) => {
+  test.each([0, MAX_DATA_LENGTH])('%i data bytes: accepted, the reply is byte-exact; the request carried content-length and :authority', async (size) => {
     const server = await ilpNode()
     const plugin = await ourClient({ url: server.urlFor('alice') })
     const data = Buffer.alloc(size, 0x19)
@@ -68,6 +68,8 @@ describe('ours (outgoing.http2) -> ilp-node', () => {
     const [request] = server.requests
     expect(request.status).toBe(200)
     expect(request.headers['content-length']).toBe(String(prepare.length))
+    // HTTP/1.1 requests carry Host; the h2 equivalent is :authority (from the URL).
+    expect(request.headers[':authority']).toBe(`127.0.0.1:${server.port}`)
   })
 
   test('ilp-node reads the token from byte 7 on: the legacy bare form (outgoing.secretToken) gets 401', async () => {
