@@ -37,7 +37,8 @@ function parseArgs (argv) {
 
 /** What `require` needs to load each plugin (ilp-connector's account `plugin` takes it too). */
 const PLUGIN_MODULES = {
-  ours: path.join(__dirname, '..'),
+  // run.js --ours-at: another checkout of this package (its own built addon) instead of this one
+  ours: process.env.ILP_PLUGIN_HTTP_RS_BENCH_PACKAGE || path.join(__dirname, '..'),
   orig: 'ilp-plugin-http',
   floor: path.join(__dirname, 'floor.js')
 }

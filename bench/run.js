@@ -8,7 +8,7 @@
 //                     [--out docs] [--rust-bin target/release/examples/bench_pair]
 //                     [--scenarios pair,connector] [--through-in-flight 64] [--through-data 1024]
 //                     [--through-impls floor,ours,orig] [--through-trace] [--through-workers 1,2]
-//                     [--through-h2c] [--pair-workers 1,2]
+//                     [--through-h2c] [--pair-workers 1,2] [--ours-at DIR,DIR]
 //
 // Two scenarios. `pair` (below) measures plugin pairs; `connector` (bench/through.js) runs the
 // plugin where operators run it: sender → ilp-connector → receiver, three processes, with our
@@ -96,6 +96,16 @@ async function main () {
   // progress log only; the tables show the default).
   for (const w of list(args['pair-workers'], []).map((v) => int(v, 'pair-workers', 1))) {
     variants.push({ id: `ours-h1-w${w}`, impl: 'ours', http2: false, label: `ours, HTTP/1.1, ${w} tokio workers`, env: { ILP_PLUGIN_HTTP_RS_WORKER_THREADS: String(w) } })
+  }
+  // `--ours-at DIR,…`: the ours rows once more per other checkout of this package with its own
+  // built addon (a `git worktree` of an older commit, say), interleaved with the rest, for
+  // before/after comparisons in one run (bench.json and the progress log only).
+  const oursRows = variants.filter((v) => v.impl === 'ours' && !v.env)
+  for (const dir of list(args['ours-at'], [])) {
+    const at = path.resolve(dir)
+    for (const v of oursRows) {
+      variants.push({ ...v, id: `${v.id}@${path.basename(at)}`, label: `${v.label} (${at})`, env: { ILP_PLUGIN_HTTP_RS_BENCH_PACKAGE: at } })
+    }
   }
   const rustBuilt = isExecutable(config.rustBin)
   const clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
