@@ -237,3 +237,19 @@ async fn after_disconnect_the_port_is_closed() {
     assert_eq!(plugin.port(), None);
     assert_eq!(plugin.admin_info()["connected"], false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_in_use_fails_connect_and_leaves_the_plugin_disconnected() {
+    let (_first, port) = receiver(replying(fulfill()));
+    let options = options(UNUSED_OUTGOING_URL, json!({ "incoming": { "port": port } }));
+    let config = crate::config::options::parse_options(&options.to_string()).expect("options");
+    let second = Plugin::new(
+        config,
+        std::sync::Arc::new(replying(fulfill())),
+        std::sync::Arc::new(crate::log::NullLogger),
+    );
+    let error = second.connect().expect_err("the port is taken");
+    assert!(error.to_string().contains("failed to listen"), "{error}");
+    assert!(!second.is_connected());
+    assert_eq!(second.port(), None);
+}
