@@ -1,8 +1,9 @@
-//! Multilateral mode: one plugin, many children addressed `<clientAddress>.<segment>…`.
-//! Outgoing, the child's segment is spliced into the URL template; incoming, `peer.config`
-//! is answered by the plugin with the child's address `<clientAddress>.<ILP-Peer-Name>`.
-//! The ILDCP info (`clientAddress`, asset) is the `ildcp` option or fetched once through the
-//! data handler; concurrent first callers share that fetch, a failed fetch is retried later.
+//! Where Prepares go (`Router`): to `outgoing.url`, or in multilateral mode, where one plugin
+//! serves many children addressed `<clientAddress>.<segment>…`, to the child's URL: its
+//! segment spliced into the URL template. Incoming, `peer.config` is answered by the plugin
+//! with the child's address `<clientAddress>.<ILP-Peer-Name>`. The ILDCP info
+//! (`clientAddress`, asset) is the `ildcp` option or fetched once through the data handler;
+//! concurrent first callers share that fetch, a failed fetch is retried later.
 
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
