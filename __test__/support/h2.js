@@ -18,9 +18,10 @@ function readStream (stream) {
  * A Node HTTP/2 server peer on 127.0.0.1:0: h2c, or TLS with `secure: true` and `cert`
  * (`{ cert, key }` PEM). `onStream(stream, headers)` handles each stream (stream and session
  * errors are ignored); `settings` are the server's HTTP/2 settings. Returns
- * `{ port, origin, url, sessions, close }`: `origin` is `http://127.0.0.1:<port>` (h2c) or
- * `https://localhost:<port>` (TLS), `url` the origin with path `/`, `sessions` the number of
- * sessions accepted so far, `close()` destroys the sessions and closes the server.
+ * `{ port, origin, url, sessions, openSessions, maxOpenSessions, close }`: `origin` is
+ * `http://127.0.0.1:<port>` (h2c) or `https://localhost:<port>` (TLS), `url` the origin with path
+ * `/`, `sessions` the number of sessions accepted so far, `openSessions` those still open,
+ * `maxOpenSessions` the most open at once, `close()` destroys the sessions and closes the server.
  */
 async function startH2Peer (onStream, { secure = false, cert, settings } = {}) {
   const options = settings ? { settings } : {}
@@ -29,9 +30,11 @@ async function startH2Peer (onStream, { secure = false, cert, settings } = {}) {
     : http2.createServer(options)
   const sessions = new Set()
   let sessionCount = 0
+  let maxOpenSessions = 0
   server.on('session', (session) => {
     sessionCount++
     sessions.add(session)
+    maxOpenSessions = Math.max(maxOpenSessions, sessions.size)
     session.on('error', () => {})
     session.on('close', () => sessions.delete(session))
   })
@@ -47,6 +50,8 @@ async function startH2Peer (onStream, { secure = false, cert, settings } = {}) {
     origin,
     url: `${origin}/`,
     get sessions () { return sessionCount },
+    get openSessions () { return sessions.size },
+    get maxOpenSessions () { return maxOpenSessions },
     close: () => new Promise((resolve) => {
       for (const s of sessions) s.destroy()
       server.close(() => resolve())
