@@ -34,6 +34,12 @@ declare namespace PluginHttp {
     /** Incoming JWTs must carry exactly this `sub` claim (else 401). Needs a JWT secret. */
     jwtSubject?: string
     /**
+     * Milliseconds: an incoming JWT whose `exp` lies further ahead is refused (401). Integer,
+     * at least 1000. Default 86400000 (one day); a few minutes is recommended when the peers'
+     * token lifetimes are known (1.6.1 peers sign for 30 s by default).
+     */
+    jwtMaxLifetime?: number
+    /**
      * Serve HTTPS (ALPN h2 and http/1.1) with this certificate chain and key: PEM text or file
      * paths. `clientCa` (PEM text or file path): mutual TLS, a client must present a certificate
      * issued by one of these CA certificates, checked in the handshake; tokens become optional.
@@ -51,8 +57,19 @@ declare namespace PluginHttp {
      * stream). Default 65000, above the 60 s idle timeout of common load balancers.
      */
     headersTimeout?: number
-    /** Milliseconds to deliver the request body once the head arrived, else 408. Default 10000. */
+    /**
+     * Milliseconds to deliver the request body once the head arrived, else 408. Also how long
+     * answers may wait for the client to take them before its connection is dropped. Default 10000.
+     */
     bodyTimeout?: number
+    /**
+     * Data-handler calls in flight at once; beyond, 503 (HTTP/2: REFUSED_STREAM). A call counts
+     * until the handler answered or the Prepare expired, also when its request was cancelled.
+     * Integer from 1 to 1000000. Default 8192.
+     */
+    maxHandlerCalls?: number
+    /** The same per connection. Integer from 1 to 1000000. Default 1024 (the HTTP/2 stream limit). */
+    maxHandlerCallsPerConnection?: number
   }
 
   interface OutgoingOptions {
@@ -87,6 +104,13 @@ declare namespace PluginHttp {
     http2?: boolean
     /** HTTP/2: retire a session (connection) after this many requests. Default unlimited. */
     http2MaxRequestsPerSession?: number
+    /**
+     * Connections (HTTP/2: sessions) open at once to one peer origin; further requests wait
+     * for one within their Prepare's expiry. Integer from 1 to 1000000. Default 256.
+     */
+    maxConnections?: number
+    /** Milliseconds after which an unused connection or HTTP/2 session is closed. Default 30000. */
+    idleTimeout?: number
     /** Sent as the `ILP-Peer-Name` header. Default `String(incoming.port)`. */
     name?: string
     /** Add `ILP-Destination: <prepare destination>` to each request. Default false. */
@@ -155,8 +179,14 @@ declare namespace PluginHttp {
       openConnections: number
       /** Connections closed for sending no request within `headersTimeout`. */
       connectionsClosedIdle: number
-      /** Idle connections closed to make room under `maxConnections`. */
+      /** Idle connections (and TLS handshakes) closed to make room under `maxConnections`. */
       connectionsClosedForRoom: number
+      /** Connections dropped because their answers waited longer than `bodyTimeout` to be taken. */
+      connectionsClosedStalled: number
+      /** Requests refused (503 / REFUSED_STREAM) at `maxHandlerCalls` or `maxHandlerCallsPerConnection`. */
+      handlerCallsRefused: number
+      /** Data-handler answers dropped because their request was gone (cancelled or expired). */
+      handlerAnswersDropped: number
       /** `sendData` calls. */
       outgoing: DirectionStats
       /** Requests to this plugin's server. */

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use ilp_plugin_http_rs::{
-    parse_options, serialize_fulfill, serialize_prepare, DataHandler, HandlerFuture,
+    parse_options, serialize_fulfill, serialize_prepare, DataHandler, HandlerCall, HandlerFuture,
     HandlerOutcome, NullLogger, Plugin,
 };
 
@@ -25,7 +25,7 @@ const JWT_SECRET: &str = "bench-jwt-secret";
 struct FixedReply(Bytes);
 
 impl DataHandler for FixedReply {
-    fn handle(&self, _packet: Bytes) -> HandlerFuture {
+    fn handle(&self, _packet: Bytes, _call: HandlerCall) -> HandlerFuture {
         let reply = self.0.clone();
         Box::pin(async move { HandlerOutcome::Reply(reply) })
     }

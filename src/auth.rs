@@ -3,7 +3,9 @@
 //! Incoming: the `Authorization` value with an exact `Bearer ` prefix stripped (else the whole
 //! value) is the token. It is accepted when it equals one of the static tokens (each compared
 //! in constant time, all of them, so the time does not tell which one matched) or is an HS256
-//! JWT signed with one of the secrets that carries a valid `exp` (and `nbf`, if present), and
+//! JWT signed with one of the secrets that carries a valid `exp` (and `nbf`, if present) no
+//! further ahead than the maximum lifetime (`incoming.jwtMaxLifetime`), no `crit` header
+//! (RFC 7515 §4.1.11: we understand no extension, so a token naming one is refused), and
 //! the configured `sub` when there is one. Several tokens and secrets let a peer rotate its
 //! credential without downtime. A server that requires TLS client certificates and has no
 //! token or secret configured needs no `Authorization` at all.
@@ -11,7 +13,7 @@
 //! passed; nothing when a client certificate is the only credential.
 
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::HeaderValue;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -57,7 +59,13 @@ pub struct IncomingAuth {
     static_tokens: Vec<Secret>,
     jwt_keys: Vec<DecodingKey>,
     jwt_validation: Validation,
+    /// A JWT whose `exp` lies further ahead than this is refused.
+    jwt_max_lifetime: Duration,
 }
+
+/// `jwt_max_lifetime` unless `with_jwt_max_lifetime` says otherwise: one day, far above what
+/// a 1.6.1 peer sends (30 s by default; its `jwtExpiry` is free-form).
+pub const DEFAULT_JWT_MAX_LIFETIME: Duration = Duration::from_secs(86_400);
 
 impl IncomingAuth {
     pub fn new(credentials: &IncomingCredentials) -> Self {
@@ -82,7 +90,14 @@ impl IncomingAuth {
                 .map(|secret| DecodingKey::from_secret(secret.expose()))
                 .collect(),
             jwt_validation: validation,
+            jwt_max_lifetime: DEFAULT_JWT_MAX_LIFETIME,
         }
+    }
+
+    /// Refuses JWTs whose `exp` lies further ahead than `max` (default one day).
+    pub fn with_jwt_max_lifetime(mut self, max: Duration) -> Self {
+        self.jwt_max_lifetime = max;
+        self
     }
 
     /// True when the header carries an acceptable token. A missing header is never accepted,
@@ -107,8 +122,21 @@ impl IncomingAuth {
         let Ok(token) = std::str::from_utf8(token) else {
             return false;
         };
+        let names_an_extension =
+            jsonwebtoken::decode_header(token).map_or(true, |header| header.crit.is_some());
+        if names_an_extension {
+            return false;
+        }
+        let latest = unix_now_secs().saturating_add(self.jwt_max_lifetime.as_secs());
         self.jwt_keys.iter().any(|key| {
-            jsonwebtoken::decode::<serde_json::Value>(token, key, &self.jwt_validation).is_ok()
+            jsonwebtoken::decode::<serde_json::Value>(token, key, &self.jwt_validation).is_ok_and(
+                |data| {
+                    data.claims
+                        .get("exp")
+                        .and_then(serde_json::Value::as_f64)
+                        .is_some_and(|exp| exp <= latest as f64)
+                },
+            )
         })
     }
 }
@@ -449,5 +477,42 @@ mod tests {
         assert!(both.verify(Some(&header("Bearer tok"))));
         let outgoing = OutgoingAuth::new(&OutgoingCredential::ClientCertificateOnly, true);
         assert_eq!(outgoing.header_value().unwrap(), None);
+    }
+
+    fn bearer_jwt(header: Header, claims: serde_json::Value) -> HeaderValue {
+        let token =
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(b"shh")).unwrap();
+        HeaderValue::from_str(&format!("Bearer {token}")).unwrap()
+    }
+
+    #[test]
+    fn jwts_living_longer_than_the_maximum_are_refused() {
+        let now = unix_now_secs();
+        let auth = incoming(&[], &["shh"], None);
+        let hs256 = || Header::new(Algorithm::HS256);
+        let day = 86_400;
+        let accepted = |auth: &IncomingAuth, exp: u64| {
+            auth.verify(Some(&bearer_jwt(
+                hs256(),
+                serde_json::json!({ "exp": exp }),
+            )))
+        };
+        assert!(accepted(&auth, now + day - 60));
+        assert!(!accepted(&auth, now + day + 60));
+        assert!(!accepted(&auth, 32_503_680_000)); // year 3000
+        let auth = auth.with_jwt_max_lifetime(Duration::from_secs(60));
+        assert!(accepted(&auth, now + 50));
+        assert!(!accepted(&auth, now + 120));
+    }
+
+    #[test]
+    fn jwts_with_a_crit_header_are_refused() {
+        let now = unix_now_secs();
+        let auth = incoming(&[], &["shh"], None);
+        let mut with_crit = Header::new(Algorithm::HS256);
+        with_crit.crit = Some(vec!["exp".into()]);
+        let claims = serde_json::json!({ "exp": now + 30 });
+        assert!(!auth.verify(Some(&bearer_jwt(with_crit, claims.clone()))));
+        assert!(auth.verify(Some(&bearer_jwt(Header::new(Algorithm::HS256), claims))));
     }
 }

@@ -60,7 +60,8 @@ impl Plugin {
         let incoming = &self.config.incoming;
         let listener = server::bind(incoming.host, incoming.port)?;
         let state = Arc::new(ServerState::new(
-            IncomingAuth::new(&incoming.credentials),
+            IncomingAuth::new(&incoming.credentials)
+                .with_jwt_max_lifetime(incoming.jwt_max_lifetime),
             self.handler.clone(),
             self.router.clone(),
             self.logger.clone(),
@@ -82,6 +83,7 @@ impl Plugin {
     pub fn disconnect(&self) -> impl Future<Output = ()> + Send + 'static {
         self.connected.store(false, Ordering::SeqCst);
         let server = self.lock_server().take();
+        self.client.close_connections();
         async move {
             if let Some(server) = server {
                 server.shutdown().await;
@@ -108,6 +110,11 @@ impl Plugin {
     /// The bound port while listening.
     pub fn port(&self) -> Option<u16> {
         self.lock_server().as_ref().map(|running| running.port)
+    }
+
+    /// The plugin's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
     }
 
     /// Live figures and the effective configuration (secrets redacted): `getAdminInfo()`.

@@ -134,6 +134,10 @@ pub fn jwt_verification(data: &[u8]) {
                 has_future_exp(payload_json, now),
                 "accepted a token without a valid exp"
             );
+            assert!(
+                !exp_beyond(payload_json, now + JWT_MAX_LIFETIME_SECS + 2),
+                "accepted a token living longer than the maximum lifetime"
+            );
         } else if algorithm == Algorithm::HS256
             && is_plain_hs256_header(header_json)
             && has_plain_valid_claims(payload_json, now)
@@ -192,12 +196,25 @@ fn has_future_exp(payload_json: &[u8], now: u64) -> bool {
 
 /// Integer `exp` well in the future, integer `nbf` (if any) well in the past, no other claim
 /// that the verifier checks (`iat` and custom claims are fine).
+/// The default `incoming.jwtMaxLifetime`, in seconds.
+const JWT_MAX_LIFETIME_SECS: u64 = crate::auth::DEFAULT_JWT_MAX_LIFETIME.as_secs();
+
+/// The payload's `exp` is a number later than `latest`.
+fn exp_beyond(payload_json: &[u8], latest: u64) -> bool {
+    json_object(payload_json).is_some_and(|claims| {
+        claims
+            .get("exp")
+            .and_then(|exp| exp.as_f64())
+            .is_some_and(|exp| exp > latest as f64)
+    })
+}
+
 fn has_plain_valid_claims(payload_json: &[u8], now: u64) -> bool {
     json_object(payload_json).is_some_and(|claims| {
         let exp_ok = claims
             .get("exp")
             .and_then(|exp| exp.as_u64())
-            .is_some_and(|exp| exp > now + 2);
+            .is_some_and(|exp| exp > now + 2 && exp + 2 < now + JWT_MAX_LIFETIME_SECS);
         let nbf_ok = claims
             .get("nbf")
             .is_none_or(|nbf| nbf.as_u64().is_some_and(|nbf| nbf + 2 < now));

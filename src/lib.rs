@@ -53,6 +53,6 @@ pub use crate::config::options::parse_options;
 pub use crate::config::Config;
 pub use crate::core::Plugin;
 pub use crate::error::{Error, Result};
-pub use crate::handler::{DataHandler, HandlerFuture, HandlerOutcome};
+pub use crate::handler::{DataHandler, HandlerCall, HandlerFuture, HandlerOutcome};
 pub use crate::log::{Level, Logger, NullLogger, SharedLogger};
 pub use crate::protocol::packet::{serialize_fulfill, serialize_prepare};

@@ -6,14 +6,14 @@
 //! concurrent first callers share that fetch, a failed fetch is retried later.
 
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use http::{HeaderValue, Uri};
 
 use crate::config::Routing;
 use crate::error::{Error, Result};
-use crate::handler::{DataHandler, HandlerOutcome};
+use crate::handler::{DataHandler, HandlerCall, HandlerOutcome};
 use crate::protocol::ildcp::{self, IldcpInfo};
 use crate::protocol::packet::is_valid_ilp_address;
 use crate::sync::lock;
@@ -100,9 +100,23 @@ impl IldcpSource {
     }
 }
 
+/// How long the data handler may take to answer the ILDCP request. A fetch that takes longer
+/// fails (and is tried again by the next caller) instead of keeping every `peer.config` and
+/// child route waiting.
+pub const ILDCP_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn fetch_ildcp(handler: Arc<dyn DataHandler>) -> std::result::Result<Arc<IldcpInfo>, String> {
     let request = ildcp::request(SystemTime::now());
-    match handler.handle(request.into()).await {
+    let call = HandlerCall::unbounded(tokio::time::Instant::now() + ILDCP_FETCH_TIMEOUT);
+    let Ok(outcome) =
+        tokio::time::timeout(ILDCP_FETCH_TIMEOUT, handler.handle(request.into(), call)).await
+    else {
+        return Err(format!(
+            "the data handler did not answer within {} s",
+            ILDCP_FETCH_TIMEOUT.as_secs()
+        ));
+    };
+    match outcome {
         HandlerOutcome::Reply(reply) => ildcp::parse_response(&reply)
             .map(Arc::new)
             .map_err(|e| e.to_string()),
@@ -219,17 +233,23 @@ mod tests {
         ));
     }
 
-    /// Answers `peer.config` after a short delay, failing the first `failures` times.
+    /// Answers `peer.config` after a short delay, failing the first `failures` times (never
+    /// answering instead with `hangs`).
     struct FakeParent {
         calls: AtomicUsize,
         failures: usize,
+        hangs: bool,
     }
 
     impl DataHandler for FakeParent {
-        fn handle(&self, _packet: bytes::Bytes) -> HandlerFuture {
+        fn handle(&self, _packet: bytes::Bytes, _call: HandlerCall) -> HandlerFuture {
             let call = self.calls.fetch_add(1, Ordering::SeqCst);
             let fail = call < self.failures;
+            let hang = fail && self.hangs;
             Box::pin(async move {
+                if hang {
+                    std::future::pending::<()>().await;
+                }
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 if fail {
                     HandlerOutcome::Failed("boom".into())
@@ -252,6 +272,7 @@ mod tests {
         let parent = Arc::new(FakeParent {
             calls: AtomicUsize::new(0),
             failures: 1,
+            hangs: false,
         });
         let source = Arc::new(IldcpSource::new(None, parent.clone()));
         let first: Vec<_> = (0..10)
@@ -277,6 +298,22 @@ mod tests {
         }
         assert_eq!(parent.calls.load(Ordering::SeqCst), 2);
         source.get().await.unwrap();
+        assert_eq!(parent.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fetch_that_never_settles_fails_at_its_deadline_and_the_next_call_retries() {
+        let parent = Arc::new(FakeParent {
+            calls: AtomicUsize::new(0),
+            failures: 1,
+            hangs: true,
+        });
+        let source = Arc::new(IldcpSource::new(None, parent.clone()));
+        let started = tokio::time::Instant::now();
+        let error = source.get().await.unwrap_err();
+        assert_eq!(started.elapsed(), ILDCP_FETCH_TIMEOUT);
+        assert!(error.to_string().contains("did not answer"), "{error}");
+        assert_eq!(source.get().await.unwrap().client_address, "test.parent");
         assert_eq!(parent.calls.load(Ordering::SeqCst), 2);
     }
 }

@@ -158,6 +158,9 @@ pub struct Stats {
     open_connections: AtomicI64,
     closed_idle: AtomicU64,
     closed_for_room: AtomicU64,
+    closed_stalled: AtomicU64,
+    handler_calls_refused: AtomicU64,
+    handler_answers_dropped: AtomicU64,
 }
 
 impl Default for Stats {
@@ -171,6 +174,9 @@ impl Default for Stats {
             open_connections: AtomicI64::new(0),
             closed_idle: AtomicU64::new(0),
             closed_for_room: AtomicU64::new(0),
+            closed_stalled: AtomicU64::new(0),
+            handler_calls_refused: AtomicU64::new(0),
+            handler_answers_dropped: AtomicU64::new(0),
         }
     }
 }
@@ -233,6 +239,24 @@ impl Stats {
         add(&self.closed_for_room, 1);
     }
 
+    /// A connection was dropped because its answers waited for the client (a closed HTTP/2
+    /// flow-control window) longer than `bodyTimeout`.
+    pub fn connection_closed_stalled(&self) {
+        add(&self.closed_stalled, 1);
+    }
+
+    /// A request was refused (503 / REFUSED_STREAM) because too many data-handler calls were
+    /// in flight.
+    pub fn handler_call_refused(&self) {
+        add(&self.handler_calls_refused, 1);
+    }
+
+    /// The data handler answered a request that was gone (cancelled by the client, or its
+    /// Prepare expired): the answer was dropped.
+    pub fn handler_answer_dropped(&self) {
+        add(&self.handler_answers_dropped, 1);
+    }
+
     pub fn snapshot(&self) -> StatsSnapshot {
         let direction = |d: &Direction| DirectionSnapshot {
             packets: read(&d.packets),
@@ -262,6 +286,9 @@ impl Stats {
             open_connections: self.open_connections.load(Ordering::Relaxed).max(0),
             connections_closed_idle: read(&self.closed_idle),
             connections_closed_for_room: read(&self.closed_for_room),
+            connections_closed_stalled: read(&self.closed_stalled),
+            handler_calls_refused: read(&self.handler_calls_refused),
+            handler_answers_dropped: read(&self.handler_answers_dropped),
             outgoing,
             incoming,
         }
@@ -276,8 +303,16 @@ pub struct StatsSnapshot {
     pub open_connections: i64,
     /// Incoming connections closed for sending no request within `headersTimeout`.
     pub connections_closed_idle: u64,
-    /// Idle incoming connections closed to make room under `maxConnections`.
+    /// Idle incoming connections (and TLS handshakes) closed to make room under `maxConnections`.
     pub connections_closed_for_room: u64,
+    /// Incoming connections dropped because their answers waited longer than `bodyTimeout` for
+    /// the client to take them.
+    pub connections_closed_stalled: u64,
+    /// Incoming requests refused (503 / REFUSED_STREAM) at `maxHandlerCalls` or
+    /// `maxHandlerCallsPerConnection`.
+    pub handler_calls_refused: u64,
+    /// Data-handler answers dropped because their request was gone (cancelled or expired).
+    pub handler_answers_dropped: u64,
     /// `sendData`: errors by ILP error code.
     pub outgoing: DirectionSnapshot,
     /// Requests to our server: errors by HTTP status.
@@ -340,7 +375,7 @@ impl StatsSnapshot {
         metric(
             "connections_closed_total",
             "counter",
-            "Incoming connections we closed: idle past headersTimeout, or to stay under maxConnections.",
+            "Incoming connections we closed: idle past headersTimeout, to stay under maxConnections, or stalled writing answers.",
             vec![
                 (
                     "{reason=\"idle\"}".to_owned(),
@@ -350,7 +385,23 @@ impl StatsSnapshot {
                     "{reason=\"room\"}".to_owned(),
                     self.connections_closed_for_room as f64,
                 ),
+                (
+                    "{reason=\"stalled\"}".to_owned(),
+                    self.connections_closed_stalled as f64,
+                ),
             ],
+        );
+        metric(
+            "handler_calls_refused_total",
+            "counter",
+            "Incoming requests refused because too many data-handler calls were in flight.",
+            vec![(String::new(), self.handler_calls_refused as f64)],
+        );
+        metric(
+            "handler_answers_dropped_total",
+            "counter",
+            "Data-handler answers dropped because their request was gone.",
+            vec![(String::new(), self.handler_answers_dropped as f64)],
         );
         metric(
             "packets_total",

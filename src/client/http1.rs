@@ -11,11 +11,18 @@
 //! `Marked`). The same rule as browsers use for reused connections; the remaining risk
 //! is a peer that crashes after reading a request but before answering it on a reused
 //! connection, which then sees the request again.
+//!
+//! At most `outgoing.maxConnections` connections are open to one origin (`scheme://host:port`):
+//! each holds a place from its connect until it closes, and a request that needs a new
+//! connection at the cap waits for a pooled one to become free or a place to open up (bounded
+//! by the Prepare's expiry, which the caller enforces). Unused connections close after
+//! `outgoing.idleTimeout`.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -28,11 +35,10 @@ use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::wire;
 
-/// Idle pooled connections are closed after this long.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 type Pool = HyperClient<MarkingConnector, Full<Bytes>>;
 
 pub struct Http1Client {
@@ -43,7 +49,8 @@ pub struct Http1Client {
 }
 
 impl Http1Client {
-    pub fn new(tls: rustls::ClientConfig) -> Self {
+    /// `max_connections` per origin; idle connections close after `idle_timeout`.
+    pub fn new(tls: rustls::ClientConfig, max_connections: usize, idle_timeout: Duration) -> Self {
         let mut tcp = HttpConnector::new();
         tcp.set_nodelay(true);
         tcp.enforce_http(false);
@@ -53,10 +60,16 @@ impl Http1Client {
             .https_or_http()
             .enable_http1()
             .wrap_connector(tcp);
-        let connector = MarkingConnector(connector);
+        let connector = MarkingConnector {
+            inner: connector,
+            places: Arc::new(OriginPlaces {
+                per_origin: max_connections,
+                origins: Mutex::default(),
+            }),
+        };
         Http1Client {
             pool: HyperClient::builder(TokioExecutor::new())
-                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                .pool_idle_timeout(idle_timeout)
                 .build(connector.clone()),
             fresh: HyperClient::builder(TokioExecutor::new())
                 .pool_max_idle_per_host(0)
@@ -112,9 +125,42 @@ struct ConnectionMarks {
     read_since_write: AtomicBool,
 }
 
-/// The HTTPS-or-HTTP connector, tagging each new connection with fresh `Marks`.
+/// The HTTPS-or-HTTP connector, tagging each new connection with fresh `Marks`, and opening
+/// one only when its origin has a place for it.
 #[derive(Clone)]
-struct MarkingConnector(HttpsConnector<HttpConnector>);
+struct MarkingConnector {
+    inner: HttpsConnector<HttpConnector>,
+    places: Arc<OriginPlaces>,
+}
+
+/// Places for open connections, `per_origin` for each origin.
+struct OriginPlaces {
+    per_origin: usize,
+    origins: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl OriginPlaces {
+    /// Waits for a place for one more connection to the origin of `uri`.
+    async fn take(&self, uri: &Uri) -> OwnedSemaphorePermit {
+        let origin = format!(
+            "{}://{}",
+            uri.scheme_str().unwrap_or("http"),
+            uri.authority().map_or("", |a| a.as_str())
+        );
+        let places = self
+            .origins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(origin)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_origin)))
+            .clone();
+        match places.acquire_owned().await {
+            Ok(permit) => permit,
+            // Only a closed semaphore fails, and these are never closed.
+            Err(_) => std::future::pending().await,
+        }
+    }
+}
 
 type Stream = MaybeHttpsStream<TokioIo<TcpStream>>;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -125,15 +171,18 @@ impl tower_service::Service<Uri> for MarkingConnector {
     type Future = Pin<Box<dyn Future<Output = Result<Marked, BoxError>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.0.poll_ready(cx)
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let connecting = self.0.call(uri);
+        let mut inner = self.inner.clone();
+        let places = self.places.clone();
         Box::pin(async move {
+            let place = places.take(&uri).await;
             Ok(Marked {
-                stream: connecting.await?,
+                stream: inner.call(uri).await?,
                 marks: Marks::default(),
+                _place: place,
             })
         })
     }
@@ -144,6 +193,8 @@ impl tower_service::Service<Uri> for MarkingConnector {
 struct Marked {
     stream: Stream,
     marks: Marks,
+    /// Its origin's place, given back when the connection closes.
+    _place: OwnedSemaphorePermit,
 }
 
 /// Largest read passed on at once (the part of hyper's buffer that is zeroed first).

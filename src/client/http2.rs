@@ -7,6 +7,12 @@
 //!   origin; the others wait and re-check).
 //! - A session that reached its request maximum leaves the pool; it closes by itself once its
 //!   last stream ended (graceful retirement).
+//! - At most `outgoing.maxConnections` sessions are open per origin; at the cap, a request
+//!   waits for room on one (bounded by its expiry, which the caller enforces). A new session
+//!   without room for a single stream (the peer's `SETTINGS_MAX_CONCURRENT_STREAMS` is 0) is
+//!   closed at once and the request fails (T01). A session without requests for
+//!   `outgoing.idleTimeout` is closed, and `close_all` (disconnect) closes every session once
+//!   its requests in flight ended.
 //! - A request the peer provably did not process (refused stream, above a GOAWAY's last
 //!   stream id, or failing before it was sent) is retried on another session. A request
 //!   that may have been processed fails with a transport error (T01).
@@ -16,6 +22,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use h2::client::SendRequest;
@@ -24,6 +31,8 @@ use http::uri::{Authority, Scheme};
 use http::{HeaderMap, HeaderValue, Uri};
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use crate::config::tls::ALPN_H2;
@@ -80,31 +89,56 @@ impl Origin {
 struct Session {
     sender: SendRequest<Bytes>,
     started: AtomicU64,
+    /// Shared with the task driving the connection.
+    usage: Arc<Usage>,
+}
+
+/// What the task driving a session's connection needs to know about its use.
+struct Usage {
     in_flight: AtomicUsize,
+    /// When the last request ended (or the session opened).
+    last_used: Mutex<Instant>,
     /// Set when the connection ended or a request learnt the session is unusable.
-    closed: Arc<AtomicBool>,
+    closed: AtomicBool,
+    /// Tells the connection task to end once no request is in flight.
+    stop: Notify,
+}
+
+impl Usage {
+    fn idle_since(&self) -> Option<Instant> {
+        (self.in_flight.load(Ordering::SeqCst) == 0).then(|| *lock(&self.last_used))
+    }
+
+    /// Marks the session unusable and ends its connection once its requests ended.
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.stop.notify_one();
+    }
 }
 
 impl Session {
     fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::SeqCst)
+        self.usage.closed.load(Ordering::SeqCst)
     }
 
     fn has_room(&self, max_requests: u64) -> bool {
         !self.is_closed()
             && self.started.load(Ordering::SeqCst) < max_requests
-            && self.in_flight.load(Ordering::SeqCst) < self.sender.current_max_send_streams()
+            && self.usage.in_flight.load(Ordering::SeqCst) < self.sender.current_max_send_streams()
     }
 }
 
 /// One request's use of a session; gives its stream slot back when dropped.
 struct Lease {
     session: Arc<Session>,
+    origin: Arc<OriginSessions>,
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.session.in_flight.fetch_sub(1, Ordering::SeqCst);
+        *lock(&self.session.usage.last_used) = Instant::now();
+        self.session.usage.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.origin.room.notify_waiters();
     }
 }
 
@@ -112,23 +146,38 @@ impl Drop for Lease {
 struct OriginSessions {
     sessions: Mutex<Vec<Arc<Session>>>,
     opening: tokio::sync::Mutex<()>,
+    /// Sessions whose connection is open (in the pool or retired), under the per-origin cap.
+    open: AtomicUsize,
+    /// Notified when a request ended or a session closed: there may be room now.
+    room: Notify,
 }
 
 impl OriginSessions {
     /// Takes room on an open session, retiring it from the pool when it reached its maximum.
-    fn try_lease(&self, max_requests: u64) -> Option<Lease> {
+    fn try_lease(self: &Arc<Self>, max_requests: u64) -> Option<Lease> {
         let mut sessions = lock(&self.sessions);
         sessions.retain(|session| !session.is_closed());
         let index = sessions
             .iter()
             .position(|session| session.has_room(max_requests))?;
         let session = sessions[index].clone();
-        session.in_flight.fetch_add(1, Ordering::SeqCst);
+        session.usage.in_flight.fetch_add(1, Ordering::SeqCst);
         let started = session.started.fetch_add(1, Ordering::SeqCst) + 1;
         if started >= max_requests {
             sessions.remove(index);
         }
-        Some(Lease { session })
+        Some(Lease {
+            session,
+            origin: self.clone(),
+        })
+    }
+
+    /// Closes every session (each ends once its requests ended).
+    fn close_all(&self) {
+        let sessions = std::mem::take(&mut *lock(&self.sessions));
+        for session in sessions {
+            session.usage.close();
+        }
     }
 
     fn add(&self, session: Arc<Session>) {
@@ -143,18 +192,41 @@ enum AttemptError {
     Failed(Error),
 }
 
+/// How many sessions one origin may have open, and for how long an unused one stays.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimits {
+    /// `outgoing.http2MaxRequestsPerSession` (unlimited: `None`).
+    pub max_requests_per_session: Option<u64>,
+    /// `outgoing.maxConnections`.
+    pub max_sessions: usize,
+    /// `outgoing.idleTimeout`.
+    pub idle_timeout: Duration,
+}
+
 pub struct Http2Pool {
     tls: TlsConnector,
     max_requests_per_session: u64,
+    max_sessions: usize,
+    idle_timeout: Duration,
     origins: Mutex<HashMap<Origin, Arc<OriginSessions>>>,
 }
 
 impl Http2Pool {
-    pub fn new(tls: Arc<rustls::ClientConfig>, max_requests_per_session: Option<u64>) -> Self {
+    pub fn new(tls: Arc<rustls::ClientConfig>, limits: SessionLimits) -> Self {
         Http2Pool {
             tls: TlsConnector::from(tls),
-            max_requests_per_session: max_requests_per_session.unwrap_or(u64::MAX),
+            max_requests_per_session: limits.max_requests_per_session.unwrap_or(u64::MAX),
+            max_sessions: limits.max_sessions,
+            idle_timeout: limits.idle_timeout,
             origins: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Closes every session: at once when idle, else once its requests in flight ended.
+    pub fn close_all(&self) {
+        let origins: Vec<_> = lock(&self.origins).values().cloned().collect();
+        for origin in origins {
+            origin.close_all();
         }
     }
 
@@ -170,7 +242,7 @@ impl Http2Pool {
                 Ok(reply) => return Ok(reply),
                 Err(AttemptError::Failed(error)) => return Err(error),
                 Err(AttemptError::NotProcessed(error)) => {
-                    lease.session.closed.store(true, Ordering::SeqCst);
+                    lease.session.usage.close();
                     last_error = Some(error);
                 }
             }
@@ -185,21 +257,44 @@ impl Http2Pool {
             .clone()
     }
 
-    async fn lease(&self, origin: &Origin, sessions: &OriginSessions) -> Result<Lease> {
-        if let Some(lease) = sessions.try_lease(self.max_requests_per_session) {
-            return Ok(lease);
+    /// Room on a session: an open one, a new one under the cap, or (at the cap) the first
+    /// one that gets room. The caller bounds the wait (the Prepare's expiry).
+    async fn lease(&self, origin: &Origin, sessions: &Arc<OriginSessions>) -> Result<Lease> {
+        loop {
+            let room = sessions.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            if let Some(lease) = sessions.try_lease(self.max_requests_per_session) {
+                return Ok(lease);
+            }
+            let opening = sessions.opening.lock().await;
+            if let Some(lease) = sessions.try_lease(self.max_requests_per_session) {
+                return Ok(lease);
+            }
+            if sessions.open.load(Ordering::SeqCst) < self.max_sessions {
+                let session = self.connect(origin, sessions).await?;
+                if session.sender.current_max_send_streams() == 0 {
+                    // Never keep a session nobody can use.
+                    session.usage.close();
+                    return Err(Error::Transport(
+                        "new HTTP/2 session has no room (the peer allows no streams)".into(),
+                    ));
+                }
+                sessions.add(session);
+                drop(opening);
+                // Others may have taken its room first: look again.
+                continue;
+            }
+            drop(opening);
+            room.await;
         }
-        let _opening = sessions.opening.lock().await;
-        if let Some(lease) = sessions.try_lease(self.max_requests_per_session) {
-            return Ok(lease);
-        }
-        sessions.add(self.connect(origin).await?);
-        sessions
-            .try_lease(self.max_requests_per_session)
-            .ok_or_else(|| Error::Transport("new HTTP/2 session has no room".into()))
     }
 
-    async fn connect(&self, origin: &Origin) -> Result<Arc<Session>> {
+    async fn connect(
+        &self,
+        origin: &Origin,
+        sessions: &Arc<OriginSessions>,
+    ) -> Result<Arc<Session>> {
         let host = origin
             .authority
             .host()
@@ -222,44 +317,106 @@ impl Http2Pool {
                     "the peer did not agree to HTTP/2 (ALPN h2)".into(),
                 ));
             }
-            handshake(tls).await
+            self.handshake(tls, sessions).await
         } else {
-            handshake(tcp).await
+            self.handshake(tcp, sessions).await
+        }
+    }
+
+    /// The HTTP/2 handshake, and a task driving the connection until it ends, it was asked to
+    /// close (and its requests ended), or it has been idle for `idle_timeout`.
+    async fn handshake<T>(&self, io: T, sessions: &Arc<OriginSessions>) -> Result<Arc<Session>>
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let failed = |e: h2::Error| Error::Transport(format!("HTTP/2 handshake failed: {e}"));
+        let (sender, mut connection) = h2::client::Builder::new()
+            .initial_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .max_frame_size(MAX_FRAME_SIZE)
+            .handshake(io)
+            .await
+            .map_err(failed)?;
+        let mut ping_pong = connection.ping_pong();
+        let usage = Arc::new(Usage {
+            in_flight: AtomicUsize::new(0),
+            last_used: Mutex::new(Instant::now()),
+            closed: AtomicBool::new(false),
+            stop: Notify::new(),
+        });
+        let open = OpenSession::new(sessions.clone());
+        let idle_timeout = self.idle_timeout;
+        let driven = usage.clone();
+        tokio::spawn(async move {
+            let _open = open;
+            tokio::select! {
+                _ = &mut connection => {}
+                _ = until_unused(&driven, idle_timeout) => {}
+            }
+            driven.closed.store(true, Ordering::SeqCst);
+        });
+        // The peer's SETTINGS (its stream limit) precede its answer to our first PING: wait
+        // for that answer, so the first burst of requests already sees the real limit.
+        if let Some(ping_pong) = ping_pong.as_mut() {
+            if let Err(error) = ping_pong.ping(h2::Ping::opaque()).await {
+                usage.close();
+                return Err(failed(error));
+            }
+        }
+        Ok(Arc::new(Session {
+            sender,
+            started: AtomicU64::new(0),
+            usage,
+        }))
+    }
+}
+
+/// Counts a session as open under its origin's cap while it lives (its connection task).
+struct OpenSession(Arc<OriginSessions>);
+
+impl OpenSession {
+    fn new(origin: Arc<OriginSessions>) -> Self {
+        origin.open.fetch_add(1, Ordering::SeqCst);
+        OpenSession(origin)
+    }
+}
+
+impl Drop for OpenSession {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+        self.0.room.notify_waiters();
+    }
+}
+
+/// Resolves once the session has had no request in flight for `idle_timeout`, or was asked
+/// to close and has no request in flight.
+async fn until_unused(usage: &Usage, idle_timeout: Duration) {
+    let mut stopping = false;
+    loop {
+        let idle_since = usage.idle_since();
+        if stopping && idle_since.is_some() {
+            return;
+        }
+        let check_at = match idle_since {
+            Some(since) if since.elapsed() >= idle_timeout => return,
+            Some(since) => since + idle_timeout,
+            // Busy: look again later (a request ending updates `last_used`).
+            None => Instant::now() + idle_timeout.min(CHECK_BUSY_EVERY),
+        };
+        let check_at = if stopping {
+            check_at.min(Instant::now() + CHECK_BUSY_EVERY)
+        } else {
+            check_at
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(check_at) => {}
+            _ = usage.stop.notified() => stopping = true,
         }
     }
 }
 
-async fn handshake<T>(io: T) -> Result<Arc<Session>>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let failed = |e: h2::Error| Error::Transport(format!("HTTP/2 handshake failed: {e}"));
-    let (sender, mut connection) = h2::client::Builder::new()
-        .initial_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW)
-        .max_frame_size(MAX_FRAME_SIZE)
-        .handshake(io)
-        .await
-        .map_err(failed)?;
-    let mut ping_pong = connection.ping_pong();
-    let closed = Arc::new(AtomicBool::new(false));
-    let closed_when_done = closed.clone();
-    tokio::spawn(async move {
-        let _ = connection.await;
-        closed_when_done.store(true, Ordering::SeqCst);
-    });
-    // The peer's SETTINGS (its stream limit) precede its answer to our first PING: wait for
-    // that answer, so the first burst of requests already sees the real limit.
-    if let Some(ping_pong) = ping_pong.as_mut() {
-        ping_pong.ping(h2::Ping::opaque()).await.map_err(failed)?;
-    }
-    Ok(Arc::new(Session {
-        sender,
-        started: AtomicU64::new(0),
-        in_flight: AtomicUsize::new(0),
-        closed,
-    }))
-}
+/// How often a busy session that was asked to close checks whether its requests ended.
+const CHECK_BUSY_EVERY: Duration = Duration::from_millis(50);
 
 async fn attempt(
     session: &Session,
@@ -403,7 +560,12 @@ mod tests {
     async fn requests_declare_their_content_length() {
         for body in [Bytes::from_static(b"a prepare"), Bytes::new()] {
             let (port, seen) = h2_server().await;
-            let pool = Http2Pool::new(client_config(&[], None, &[ALPN_H2]).unwrap(), None);
+            let limits = SessionLimits {
+                max_requests_per_session: None,
+                max_sessions: 256,
+                idle_timeout: Duration::from_secs(30),
+            };
+            let pool = Http2Pool::new(client_config(&[], None, &[ALPN_H2]).unwrap(), limits);
             let url: Uri = format!("http://127.0.0.1:{port}/ilp").parse().unwrap();
             let reply = pool.post(&url, &HeaderMap::new(), body.clone()).await;
             assert_eq!(reply.unwrap(), "reply");

@@ -33,7 +33,7 @@ use crate::routing::Router;
 use crate::stats::Stats;
 use crate::wire::{read_bounded, BodyError, ILP_DESTINATION, ILP_PEER_NAME};
 use http1::Http1Client;
-use http2::Http2Pool;
+use http2::{Http2Pool, SessionLimits};
 
 /// HTTP/1.1 with a keep-alive pool (`http://` and `https://`), or HTTP/2 sessions.
 enum Transport {
@@ -59,10 +59,18 @@ impl Client {
         let transport = if config.http2 {
             Transport::Http2(Http2Pool::new(
                 config.tls.clone(),
-                config.http2_max_requests_per_session,
+                SessionLimits {
+                    max_requests_per_session: config.http2_max_requests_per_session,
+                    max_sessions: config.max_connections,
+                    idle_timeout: config.idle_timeout,
+                },
             ))
         } else {
-            Transport::Http1(Box::new(Http1Client::new(config.tls.as_ref().clone())))
+            Transport::Http1(Box::new(Http1Client::new(
+                config.tls.as_ref().clone(),
+                config.max_connections,
+                config.idle_timeout,
+            )))
         };
         Client {
             stats,
@@ -74,6 +82,14 @@ impl Client {
                 .then(|| HeaderValue::from_static(config.content_type.media_type())),
             send_ilp_destination: config.send_ilp_destination,
             auth: OutgoingAuth::new(&config.credential, config.bearer),
+        }
+    }
+
+    /// Closes the HTTP/2 sessions (on `disconnect()`; each once its requests ended). Unused
+    /// HTTP/1.1 connections close after `outgoing.idleTimeout`.
+    pub fn close_connections(&self) {
+        if let Transport::Http2(pool) = &self.transport {
+            pool.close_all();
         }
     }
 

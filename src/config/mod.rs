@@ -47,6 +47,8 @@ pub struct IncomingConfig {
     pub credentials: IncomingCredentials,
     /// `incoming.tls`: serve HTTPS (ALPN h2 and http/1.1) instead of cleartext.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// `incoming.jwtMaxLifetime`: a JWT whose `exp` lies further ahead is refused.
+    pub jwt_max_lifetime: Duration,
     pub limits: ConnectionLimits,
 }
 
@@ -67,7 +69,7 @@ pub struct IncomingCredentials {
 }
 
 /// How much the server lets clients hold (`incoming.maxConnections`, `incoming.headersTimeout`,
-/// `incoming.bodyTimeout`).
+/// `incoming.bodyTimeout`, `incoming.maxHandlerCalls`, `incoming.maxHandlerCallsPerConnection`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
     /// Connections open at once. At the cap, connections without a request in flight are
@@ -76,8 +78,14 @@ pub struct ConnectionLimits {
     /// Time to deliver a request head, from connection open or from when the previous request
     /// was answered; so also how long a connection may sit idle.
     pub headers_timeout: Duration,
-    /// Time to deliver the body once the head has arrived.
+    /// Time to deliver the body once the head has arrived; also how long answers may wait
+    /// for the client to take them before its connection is dropped.
     pub body_timeout: Duration,
+    /// Data-handler calls in flight at once (`incoming.maxHandlerCalls`); beyond, 503.
+    pub max_handler_calls: usize,
+    /// The same per connection (`incoming.maxHandlerCallsPerConnection`); beyond, 503 or
+    /// HTTP/2 REFUSED_STREAM.
+    pub max_handler_calls_per_connection: usize,
 }
 
 impl Default for ConnectionLimits {
@@ -88,6 +96,10 @@ impl Default for ConnectionLimits {
             // close idle connections first and never send on one we are closing.
             headers_timeout: Duration::from_secs(65),
             body_timeout: Duration::from_secs(10),
+            max_handler_calls: 8192,
+            // The HTTP/2 stream limit: a client that does not cancel its requests never
+            // reaches it.
+            max_handler_calls_per_connection: 1024,
         }
     }
 }
@@ -102,6 +114,11 @@ pub struct OutgoingConfig {
     pub send_ilp_destination: bool,
     pub http2: bool,
     pub http2_max_requests_per_session: Option<u64>,
+    /// Connections (HTTP/2: sessions) open at once to one peer origin
+    /// (`outgoing.maxConnections`); further requests wait for one within their expiry.
+    pub max_connections: usize,
+    /// Unused connections and sessions are closed after this (`outgoing.idleTimeout`).
+    pub idle_timeout: Duration,
     /// What `https://` peers are checked against: the system's root certificates and
     /// `outgoing.tls.ca`; offers ALPN `h2` when `http2`.
     pub tls: Arc<rustls::ClientConfig>,
@@ -227,6 +244,9 @@ impl Config {
                 "maxConnections": self.incoming.limits.max_connections,
                 "headersTimeout": self.incoming.limits.headers_timeout.as_millis() as u64,
                 "bodyTimeout": self.incoming.limits.body_timeout.as_millis() as u64,
+                "maxHandlerCalls": self.incoming.limits.max_handler_calls,
+                "maxHandlerCallsPerConnection": self.incoming.limits.max_handler_calls_per_connection,
+                "jwtMaxLifetime": self.incoming.jwt_max_lifetime.as_millis() as u64,
             },
             "outgoing": {
                 "url": url,
@@ -239,6 +259,8 @@ impl Config {
                 "sendIlpDestination": self.outgoing.send_ilp_destination,
                 "http2": self.outgoing.http2,
                 "http2MaxRequestsPerSession": self.outgoing.http2_max_requests_per_session,
+                "maxConnections": self.outgoing.max_connections,
+                "idleTimeout": self.outgoing.idle_timeout.as_millis() as u64,
                 "extraCaCertificates": self.outgoing.extra_ca_certificates,
                 "tls": {
                     "extraCaCertificates": self.outgoing.extra_ca_certificates,

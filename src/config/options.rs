@@ -26,7 +26,11 @@ use crate::protocol::ildcp::IldcpInfo;
 use crate::protocol::packet::is_valid_ilp_address;
 
 /// Tokio's semaphore holds at most `usize::MAX >> 3` permits; a million is plenty.
-const MAX_CONNECTIONS_LIMIT: u64 = 1_000_000;
+const MAX_COUNT: u64 = 1_000_000;
+/// Open connections per peer origin by default (`outgoing.maxConnections`).
+const DEFAULT_OUTGOING_MAX_CONNECTIONS: usize = 256;
+/// How long an unused outgoing connection stays open by default (`outgoing.idleTimeout`).
+const DEFAULT_OUTGOING_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Node's largest timer delay.
 const MAX_TIMEOUT_MS: f64 = 2_147_483_647.0;
 
@@ -113,6 +117,41 @@ impl<'a> Options<'a> {
         let legacy_secrets = self.secrets(legacy)?;
         let current_secrets = self.secrets(current)?;
         Ok(legacy_secrets.or(current_secrets).unwrap_or_default())
+    }
+
+    /// Static tokens (see `aliased_secrets`), each refused when it begins or ends with
+    /// whitespace: HTTP/1.1 strips that from header values and HTTP/2 does not, so such a token
+    /// would match on one protocol only.
+    fn aliased_tokens(&self, legacy: &str, current: &str) -> Result<Vec<Secret>> {
+        for key in [legacy, current] {
+            let tokens = self.secrets(key)?.unwrap_or_default();
+            let several = matches!(self.get(key), Some(Value::Array(_)));
+            for (index, token) in tokens.iter().enumerate() {
+                if is_padded(token.expose()) {
+                    let name = if several {
+                        format!("{key}[{index}]")
+                    } else {
+                        key.to_owned()
+                    };
+                    return Err(self.error(&name, "must not begin or end with whitespace"));
+                }
+            }
+        }
+        self.aliased_secrets(legacy, current)
+    }
+
+    /// A count (connections, calls): an integer from 1 to `MAX_COUNT`, or `default`.
+    fn count(&self, key: &str, default: usize) -> Result<usize> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(value) => value
+                .as_u64()
+                .filter(|n| (1..=MAX_COUNT).contains(n))
+                .map(|n| n as usize)
+                .ok_or_else(|| {
+                    self.error(key, format!("must be an integer from 1 to {MAX_COUNT}"))
+                }),
+        }
     }
 
     /// A string, or a non-empty array of non-empty strings; `None` when absent or `""`.
@@ -305,7 +344,7 @@ fn parse_incoming(incoming: &Options<'_>) -> Result<IncomingConfig> {
         ));
     }
     let credentials = IncomingCredentials {
-        static_tokens: incoming.aliased_secrets("secretToken", "staticToken")?,
+        static_tokens: incoming.aliased_tokens("secretToken", "staticToken")?,
         jwt_secrets,
         jwt_subject,
         client_certificate_required,
@@ -321,26 +360,39 @@ fn parse_incoming(incoming: &Options<'_>) -> Result<IncomingConfig> {
         port,
         credentials,
         tls,
+        jwt_max_lifetime: parse_jwt_max_lifetime(incoming)?,
         limits: parse_limits(incoming)?,
     })
+}
+
+/// `incoming.jwtMaxLifetime`: whole milliseconds, at least a second (a JWT's `exp` counts
+/// seconds); one day by default.
+fn parse_jwt_max_lifetime(incoming: &Options<'_>) -> Result<Duration> {
+    match incoming.get("jwtMaxLifetime") {
+        None => Ok(crate::auth::DEFAULT_JWT_MAX_LIFETIME),
+        Some(value) => value
+            .as_u64()
+            .filter(|ms| (1000..=MAX_TIMEOUT_MS as u64).contains(ms))
+            .map(Duration::from_millis)
+            .ok_or_else(|| {
+                incoming.error(
+                    "jwtMaxLifetime",
+                    "must be an integer number of milliseconds from 1000 to 2147483647",
+                )
+            }),
+    }
+}
+
+/// True when `token` begins or ends with whitespace.
+fn is_padded(token: &[u8]) -> bool {
+    let padded = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_whitespace());
+    padded(token.first()) || padded(token.last())
 }
 
 /// `incoming.maxConnections`, `incoming.headersTimeout`, `incoming.bodyTimeout` (milliseconds).
 fn parse_limits(incoming: &Options<'_>) -> Result<ConnectionLimits> {
     let defaults = ConnectionLimits::default();
-    let max_connections = match incoming.get("maxConnections") {
-        None => defaults.max_connections,
-        Some(value) => value
-            .as_u64()
-            .filter(|n| (1..=MAX_CONNECTIONS_LIMIT).contains(n))
-            .map(|n| n as usize)
-            .ok_or_else(|| {
-                incoming.error(
-                    "maxConnections",
-                    format!("must be an integer from 1 to {MAX_CONNECTIONS_LIMIT}"),
-                )
-            })?,
-    };
+    let max_connections = incoming.count("maxConnections", defaults.max_connections)?;
     let timeout = |key: &str, default: Duration| -> Result<Duration> {
         let ms = incoming.millis(
             key,
@@ -353,6 +405,11 @@ fn parse_limits(incoming: &Options<'_>) -> Result<ConnectionLimits> {
         max_connections,
         headers_timeout: timeout("headersTimeout", defaults.headers_timeout)?,
         body_timeout: timeout("bodyTimeout", defaults.body_timeout)?,
+        max_handler_calls: incoming.count("maxHandlerCalls", defaults.max_handler_calls)?,
+        max_handler_calls_per_connection: incoming.count(
+            "maxHandlerCallsPerConnection",
+            defaults.max_handler_calls_per_connection,
+        )?,
     })
 }
 
@@ -384,6 +441,9 @@ fn parse_outgoing(outgoing: &Options<'_>, incoming_port: u16) -> Result<Outgoing
             } else {
                 "staticToken"
             };
+            if is_padded(token.expose()) {
+                return Err(outgoing.error(key, "must not begin or end with whitespace"));
+            }
             let printable = token.expose().iter().all(|b| (0x20..0x7f).contains(b));
             let value = authorization_value(bearer, token.expose())
                 .ok()
@@ -441,6 +501,16 @@ fn parse_outgoing(outgoing: &Options<'_>, incoming_port: u16) -> Result<Outgoing
         send_ilp_destination: outgoing.bool("sendIlpDestination")?.unwrap_or(false),
         http2,
         http2_max_requests_per_session,
+        max_connections: outgoing.count("maxConnections", DEFAULT_OUTGOING_MAX_CONNECTIONS)?,
+        idle_timeout: outgoing
+            .millis(
+                "idleTimeout",
+                |ms| (1.0..=MAX_TIMEOUT_MS).contains(&ms),
+                "must be a number of milliseconds from 1 to 2147483647",
+            )?
+            .map_or(DEFAULT_OUTGOING_IDLE_TIMEOUT, |ms| {
+                Duration::from_millis(ms as u64)
+            }),
     })
 }
 

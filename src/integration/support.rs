@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::options::parse_options;
 use crate::core::Plugin;
-use crate::handler::{DataHandler, HandlerFuture, HandlerOutcome};
+use crate::handler::{DataHandler, HandlerCall, HandlerFuture, HandlerOutcome};
 use crate::log::NullLogger;
 use crate::protocol::packet::{serialize_fulfill, serialize_prepare};
 use bytes::Bytes;
@@ -66,7 +66,7 @@ where
     F: Fn(Bytes) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = HandlerOutcome> + Send + 'static,
 {
-    fn handle(&self, packet: Bytes) -> HandlerFuture {
+    fn handle(&self, packet: Bytes, _call: HandlerCall) -> HandlerFuture {
         Box::pin((self.0)(packet))
     }
 }

@@ -126,20 +126,19 @@ impl NativePlugin {
     /// The handler's answer for request `id`; false if that request is gone.
     #[napi(catch_unwind)]
     pub fn respond(&self, id: u32, data: BufferSlice) -> bool {
-        self.pending
-            .settle(id, HandlerOutcome::Reply(Bytes::copy_from_slice(&data)))
+        self.settle(id, HandlerOutcome::Reply(Bytes::copy_from_slice(&data)))
     }
 
     /// The handler failed for request `id` (-> 500); `message` is logged.
     #[napi(catch_unwind)]
     pub fn respond_error(&self, id: u32, message: String) -> bool {
-        self.pending.settle(id, HandlerOutcome::Failed(message))
+        self.settle(id, HandlerOutcome::Failed(message))
     }
 
     /// No data handler was registered for request `id` (-> 502).
     #[napi(catch_unwind)]
     pub fn respond_no_handler(&self, id: u32) -> bool {
-        self.pending.settle(id, HandlerOutcome::NoHandler)
+        self.settle(id, HandlerOutcome::NoHandler)
     }
 
     /// Live figures and the effective configuration (secrets redacted), as JSON.
@@ -162,6 +161,15 @@ impl NativePlugin {
 }
 
 impl NativePlugin {
+    /// Delivers a handler answer; one whose request is gone is dropped and counted.
+    fn settle(&self, id: u32, outcome: HandlerOutcome) -> bool {
+        let delivered = self.pending.settle(id, outcome);
+        if !delivered {
+            self.plugin.stats().handler_answer_dropped();
+        }
+        delivered
+    }
+
     fn lock_keep_alive(&self) -> std::sync::MutexGuard<'_, Option<KeepAlive>> {
         lock(&self.keep_alive)
     }

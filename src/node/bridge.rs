@@ -6,8 +6,10 @@
 //! The measured fastest bridge (see docs/napi-notes.md): each request gets an id and a oneshot
 //! channel; the JS dispatcher is called fire-and-forget; JS normalises whatever the handler
 //! does and answers through the synchronous `respond*` methods, which settle the channel.
-//! Requests that are dropped (client gone, timeout) forget their id, and late answers to
-//! forgotten ids are ignored.
+//! A request that is dropped before JS answered (client gone, Prepare expired) leaves its id
+//! waiting until JS answers or the Prepare's deadline passed, holding the call's places under
+//! the server's bounds (the handler is still working on it); the late answer is then dropped
+//! (`settle` returns false, the caller counts it).
 //!
 //! Both directions hand over in batches ([`Mailbox`]): the first item put into an empty
 //! mailbox calls the JS function, and the call carries every item put before the JS thread
@@ -26,7 +28,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, Status};
 use tokio::sync::oneshot;
 
-use crate::handler::{DataHandler, HandlerFuture, HandlerOutcome};
+use crate::handler::{CallSlots, DataHandler, HandlerCall, HandlerFuture, HandlerOutcome};
 use crate::log::{Level, Logger};
 use crate::sync::lock;
 
@@ -156,49 +158,79 @@ impl SendSettler {
 pub type LogFn =
     ThreadsafeFunction<FnArgs<(String, String)>, (), FnArgs<(String, String)>, Status, false, true>;
 
+/// One call JS has not answered yet.
+struct PendingCall {
+    answer: oneshot::Sender<HandlerOutcome>,
+    /// Given back when the call is settled or forgotten.
+    _slots: CallSlots,
+}
+
 /// Calls in flight, by id.
 #[derive(Default)]
 pub struct PendingCalls {
     next_id: AtomicU32,
-    waiting: Mutex<HashMap<u32, oneshot::Sender<HandlerOutcome>>>,
+    waiting: Mutex<HashMap<u32, PendingCall>>,
 }
 
 impl PendingCalls {
-    fn register(&self) -> (u32, oneshot::Receiver<HandlerOutcome>) {
-        let (sender, receiver) = oneshot::channel();
+    fn register(&self, slots: CallSlots) -> (u32, oneshot::Receiver<HandlerOutcome>) {
+        let (answer, receiver) = oneshot::channel();
         let mut waiting = self.lock();
         let mut id = self.next_id.fetch_add(1, Ordering::Relaxed);
         while waiting.contains_key(&id) {
             id = self.next_id.fetch_add(1, Ordering::Relaxed);
         }
-        waiting.insert(id, sender);
+        waiting.insert(
+            id,
+            PendingCall {
+                answer,
+                _slots: slots,
+            },
+        );
         (id, receiver)
     }
 
-    /// Delivers the answer for `id`; false when nobody waits for it any more.
+    /// Delivers the answer for `id`; false when nobody waits for it any more (its request
+    /// is gone: the answer is dropped).
     pub fn settle(&self, id: u32, outcome: HandlerOutcome) -> bool {
-        let sender = self.lock().remove(&id);
-        sender.is_some_and(|sender| sender.send(outcome).is_ok())
+        let call = self.lock().remove(&id);
+        call.is_some_and(|call| call.answer.send(outcome).is_ok())
     }
 
     fn forget(&self, id: u32) {
         self.lock().remove(&id);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, oneshot::Sender<HandlerOutcome>>> {
+    /// The request for `id` is gone: keep the call (and its places) until JS answers or
+    /// `deadline` passed, whichever comes first.
+    fn abandon(self: &Arc<Self>, id: u32, deadline: tokio::time::Instant) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if deadline > tokio::time::Instant::now() => {
+                let pending = self.clone();
+                runtime.spawn(async move {
+                    tokio::time::sleep_until(deadline).await;
+                    pending.forget(id);
+                });
+            }
+            _ => self.forget(id),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, PendingCall>> {
         lock(&self.waiting)
     }
 }
 
-/// Removes the id when the request is dropped before JS answered.
-struct ForgetOnDrop {
+/// Abandons the call when its request is dropped before JS answered.
+struct AbandonOnDrop {
     pending: Arc<PendingCalls>,
     id: u32,
+    deadline: tokio::time::Instant,
 }
 
-impl Drop for ForgetOnDrop {
+impl Drop for AbandonOnDrop {
     fn drop(&mut self) {
-        self.pending.forget(self.id);
+        self.pending.abandon(self.id, self.deadline);
     }
 }
 
@@ -220,11 +252,12 @@ impl JsDataHandler {
 }
 
 impl DataHandler for JsDataHandler {
-    fn handle(&self, packet: Bytes) -> HandlerFuture {
-        let (id, answer) = self.pending.register();
-        let guard = ForgetOnDrop {
+    fn handle(&self, packet: Bytes, call: HandlerCall) -> HandlerFuture {
+        let (id, answer) = self.pending.register(call.slots);
+        let guard = AbandonOnDrop {
             pending: self.pending.clone(),
             id,
+            deadline: call.deadline,
         };
         let record = Record {
             id,

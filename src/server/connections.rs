@@ -1,17 +1,25 @@
 //! How the incoming server holds its connections: the cap on open connections, closing the
 //! idle ones, and asking all of them to finish on shutdown.
 //!
-//! - At most `maxConnections` are open. While an accepted client waits for a slot (or the
-//!   process is out of file descriptors), room is wanted: every connection that has had no
-//!   request in flight for `SHED_MIN_IDLE` closes (HTTP/1.1: closed; HTTP/2: GOAWAY). Later
-//!   clients wait in the kernel's accept backlog. Busy connections are never cut to make room,
-//!   and a just-opened one gets `SHED_MIN_IDLE` to send its request.
+//! - At most `maxConnections` are open, counted from the accept (a TLS handshake holds its
+//!   slot). While an accepted client waits for a slot (or the process is out of file
+//!   descriptors), room is wanted: every connection that has had no request in flight for
+//!   `SHED_MIN_IDLE` closes (HTTP/1.1: closed; HTTP/2: GOAWAY), and so does every TLS handshake
+//!   older than `SHED_MIN_IDLE` (`unless_room_wanted`). Later clients wait in the kernel's
+//!   accept backlog. Busy connections are never cut to make room, and a just-opened one gets
+//!   `SHED_MIN_IDLE` to send its request. A refused request (401, 405, …) is answered at once
+//!   and does not count as in flight while what is left of its body is dropped.
 //! - A connection without a request in flight for `headersTimeout` is closed: an idle
 //!   keep-alive connection, a client that never completes its request head (slow headers,
 //!   silent sockets, unfinished protocol detection), an HTTP/2 connection without streams.
 //! - Asked to close, a connection finishes the requests it has in flight (HTTP/1.1 then
 //!   closes, HTTP/2 sends GOAWAY). One that still has no request in flight after
 //!   `CLOSE_GRACE` (a client ignoring GOAWAY, a half-sent head) is dropped.
+//! - An answer counts as being written from the moment it is ready until hyper is done with
+//!   its body (`WriteGuard`); over HTTP/2 that waits for the client's flow-control window. A
+//!   connection with answers waiting to be written and none taken for `write_timeout`
+//!   (`bodyTimeout`) is dropped with all of them: a client that never opens its window (or
+//!   never reads) cannot keep answers in memory.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -79,6 +87,33 @@ impl Gate {
         }
     }
 
+    /// Runs `work` (a connection's TLS handshake) to its end, unless room is wanted once it
+    /// has run for `SHED_MIN_IDLE`, or the server shuts down: then `None` (closed for room,
+    /// counted). A handshake has no request in flight, so it is shed like an idle connection.
+    pub async fn unless_room_wanted<F: Future>(&self, work: F, stats: &Stats) -> Option<F::Output> {
+        let shed_from = Instant::now() + SHED_MIN_IDLE;
+        let mut room_wanted = self.room_wanted.subscribe();
+        let mut draining = self.draining.subscribe();
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                biased;
+                output = &mut work => return Some(output),
+                _ = draining.wait_for(|draining| *draining) => return None,
+                _ = room_wanted.wait_for(|wanting| *wanting > 0) => {}
+            }
+            tokio::select! {
+                biased;
+                output = &mut work => return Some(output),
+                _ = tokio::time::sleep_until(shed_from) => {}
+            }
+            if *self.room_wanted.borrow() > 0 {
+                stats.connection_closed_for_room();
+                return None;
+            }
+        }
+    }
+
     /// Asks connections without a request in flight to close, until the guard is dropped.
     pub fn want_room(&self) -> WantingRoom<'_> {
         self.room_wanted.send_modify(|wanting| *wanting += 1);
@@ -91,16 +126,36 @@ impl Gate {
     }
 }
 
-/// How many requests one connection has in flight.
-#[derive(Default)]
+/// How many requests one connection has in flight, and answers waiting to be written.
 pub struct Activity {
     in_flight: AtomicUsize,
     /// Notified when `in_flight` drops to 0.
     became_idle: Notify,
+    /// Answers ready but not yet written by hyper (see `WriteGuard`).
+    writing: AtomicUsize,
+    /// Notified when the first answer starts waiting to be written, and when one was taken.
+    write_progress: Notify,
+    /// Turns true once the connection was asked to close.
+    closing: watch::Sender<bool>,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            in_flight: AtomicUsize::new(0),
+            became_idle: Notify::new(),
+            writing: AtomicUsize::new(0),
+            write_progress: Notify::new(),
+            closing: watch::Sender::new(false),
+        }
+    }
 }
 
 /// Counts one request in flight until dropped.
 pub struct RequestGuard(Arc<Activity>);
+
+/// Counts one answer waiting to be written until dropped.
+pub struct WriteGuard(Arc<Activity>);
 
 impl Activity {
     pub fn request_started(self: &Arc<Self>) -> RequestGuard {
@@ -108,8 +163,34 @@ impl Activity {
         RequestGuard(self.clone())
     }
 
+    /// Counts an answer as waiting to be written. The write deadline starts when the first
+    /// one starts waiting; later ones do not move it (only a finished write does).
+    pub fn write_started(self: &Arc<Self>) -> WriteGuard {
+        if self.writing.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.write_progress.notify_one();
+        }
+        WriteGuard(self.clone())
+    }
+
+    /// Resolves once the connection is asked to close (for work that outlives its request,
+    /// such as dropping the rest of a refused body).
+    pub async fn closing(&self) {
+        let _ = self.closing.subscribe().wait_for(|closing| *closing).await;
+    }
+
     fn is_idle(&self) -> bool {
         self.in_flight.load(Ordering::Acquire) == 0
+    }
+
+    fn is_writing(&self) -> bool {
+        self.writing.load(Ordering::Acquire) > 0
+    }
+}
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        self.0.writing.fetch_sub(1, Ordering::AcqRel);
+        self.0.write_progress.notify_one();
     }
 }
 
@@ -129,6 +210,15 @@ enum CloseReason {
     Shutdown,
 }
 
+/// The limits `supervise` applies to one connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Without a request in flight for this long, the connection is closed.
+    pub headers: Duration,
+    /// With answers waiting to be written and none taken for this long, it is dropped.
+    pub write: Duration,
+}
+
 /// Drives `connection` until it ends, applying the rules at the top of this module.
 /// `close` asks the connection to finish gracefully (hyper's `graceful_shutdown`).
 pub async fn supervise<C: Future>(
@@ -137,15 +227,17 @@ pub async fn supervise<C: Future>(
     activity: &Activity,
     gate: &Gate,
     stats: &Stats,
-    headers_timeout: Duration,
+    timeouts: Timeouts,
 ) {
+    let headers_timeout = timeouts.headers;
     let mut draining = gate.draining.subscribe();
     let mut room_wanted = gate.room_wanted.subscribe();
     let mut idle_since = Instant::now();
     let idle_deadline = sleep(headers_timeout);
     let room_check = sleep(FAR_AWAY);
     let grace_deadline = sleep(FAR_AWAY);
-    tokio::pin!(idle_deadline, room_check, grace_deadline);
+    let write_deadline = sleep(FAR_AWAY);
+    tokio::pin!(idle_deadline, room_check, grace_deadline, write_deadline);
     let mut room_check_armed = false;
     let mut closing: Option<CloseReason> = None;
     loop {
@@ -164,6 +256,14 @@ pub async fn supervise<C: Future>(
                     grace_deadline.as_mut().reset(idle_since + CLOSE_GRACE);
                 }
                 continue;
+            }
+            _ = activity.write_progress.notified() => {
+                write_deadline.as_mut().reset(Instant::now() + timeouts.write);
+                continue;
+            }
+            _ = &mut write_deadline, if activity.is_writing() => {
+                stats.connection_closed_stalled();
+                return;
             }
             _ = &mut idle_deadline, if closing.is_none() => {
                 if !activity.is_idle() {
@@ -201,6 +301,7 @@ pub async fn supervise<C: Future>(
             CloseReason::Shutdown => {}
         }
         if closing.is_none() {
+            activity.closing.send_replace(true);
             close(connection.as_mut());
             grace_deadline.as_mut().reset(Instant::now() + CLOSE_GRACE);
         }
@@ -245,7 +346,11 @@ mod tests {
             finishes_on_close,
         };
         tokio::pin!(connection);
-        supervise(connection.as_mut(), close, &activity, gate, stats, timeout).await;
+        let timeouts = Timeouts {
+            headers: timeout,
+            write: timeout,
+        };
+        supervise(connection.as_mut(), close, &activity, gate, stats, timeouts).await;
         connection.asked_to_close
     }
 

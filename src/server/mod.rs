@@ -10,6 +10,7 @@
 //! | GET / HEAD, any path, no auth             | 200 `OK` text/plain (health check)       |
 //! | other method than GET/HEAD/POST           | 405, `Allow: GET, HEAD, POST`            |
 //! | missing or bad `Authorization`            | 401 `invalid authorization` (body not used)|
+//! | `maxHandlerCalls` or `…PerConnection` data-handler calls in flight | 503 (HTTP/2: RST_STREAM REFUSED_STREAM) |
 //! | plugin disconnecting (old keep-alive)     | 502                                      |
 //! | body over `MAX_PREPARE_LEN`               | 413                                      |
 //! | body not complete within `bodyTimeout`    | 408 (HTTP/1.1: connection closed)        |
@@ -19,6 +20,16 @@
 //! | handler failed / returned a non-Buffer    | 500                                      |
 //! | handler still busy when the Prepare expires | 504                                    |
 //! | handler answered                          | 200 application/octet-stream, its bytes  |
+//!
+//! Refusals (401, 405, 502, 413 by Content-Length) are answered at once; over HTTP/1.1 what is
+//! left of the body is read and dropped afterwards (bounded), while the connection counts as
+//! idle. An error status is counted in the stats once its answer was handed to hyper for
+//! writing, so requests whose client went away are not counted.
+//!
+//! A data-handler call holds a place under `maxHandlerCalls` and under its connection's
+//! `maxHandlerCallsPerConnection` until the handler answered or the Prepare expired, also when
+//! its request was cancelled meanwhile: a client resetting streams cannot make the handler
+//! work on more than that.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -30,14 +41,14 @@ use bytes::Bytes;
 use http::header::{ALLOW, AUTHORIZATION, CONNECTION, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body as _;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
@@ -46,14 +57,14 @@ mod connections;
 use crate::auth::IncomingAuth;
 use crate::config::ConnectionLimits;
 use crate::error::{Error, Result};
-use crate::handler::{DataHandler, HandlerOutcome};
+use crate::handler::{CallSlots, DataHandler, HandlerCall, HandlerOutcome};
 use crate::log::{Level, SharedLogger};
 use crate::protocol::ildcp::ILDCP_DESTINATION;
 use crate::protocol::packet::{parse_prepare, MAX_PREPARE_LEN};
 use crate::routing::{PeerConfigError, Router};
 use crate::stats::Stats;
 use crate::wire::{read_bounded, BodyError, ILP_PEER_NAME};
-use connections::{supervise, Activity, Gate, Slot};
+use connections::{supervise, Activity, Gate, Slot, Timeouts, WriteGuard};
 
 /// How long `disconnect()` lets in-flight requests finish before closing their connections.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -99,6 +110,8 @@ pub struct ServerState {
     pub stats: Arc<Stats>,
     pub limits: ConnectionLimits,
     gate: Gate,
+    /// Places for data-handler calls in flight, plugin-wide (`maxHandlerCalls`).
+    handler_calls: Arc<Semaphore>,
     /// False once `disconnect()` started: requests on old keep-alive connections get 502.
     accepting: AtomicBool,
 }
@@ -120,6 +133,7 @@ impl ServerState {
             stats,
             limits,
             gate: Gate::new(limits.max_connections),
+            handler_calls: Arc::new(Semaphore::new(limits.max_handler_calls)),
             accepting: AtomicBool::new(true),
         }
     }
@@ -315,14 +329,19 @@ async fn serve_connection(
         return serve_io(&builder, TokioIo::new(stream), state).await;
     };
     let handshake_timeout = TLS_HANDSHAKE_TIMEOUT.min(state.limits.headers_timeout);
-    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-        Ok(Ok(stream)) => serve_io(&builder, TokioIo::new(stream), state).await,
-        Ok(Err(error)) => state
+    let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(stream));
+    match state.gate.unless_room_wanted(handshake, &state.stats).await {
+        Some(Ok(Ok(stream))) => serve_io(&builder, TokioIo::new(stream), state).await,
+        Some(Ok(Err(error))) => state
             .logger
             .log(Level::Debug, format!("TLS handshake failed: {error}")),
-        Err(_) => state
+        Some(Err(_)) => state
             .logger
             .log(Level::Debug, "TLS handshake timed out".to_string()),
+        None => state.logger.log(
+            Level::Debug,
+            "TLS handshake abandoned to make room".to_string(),
+        ),
     }
 }
 
@@ -342,16 +361,39 @@ async fn serve_io<I>(
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let activity = Arc::new(Activity::default());
+    let connection = Arc::new(ConnectionState {
+        activity: Arc::new(Activity::default()),
+        handler_calls: Arc::new(Semaphore::new(
+            state.limits.max_handler_calls_per_connection,
+        )),
+    });
+    let activity = connection.activity.clone();
     let service = {
-        let (state, activity) = (state.clone(), activity.clone());
-        service_fn(move |request| {
-            let state = state.clone();
-            let in_flight = activity.request_started();
+        let state = state.clone();
+        service_fn(move |request: Request<Incoming>| {
+            let (state, connection) = (state.clone(), connection.clone());
+            let in_flight = connection.activity.request_started();
             async move {
-                let response = answer(&state, request).await;
+                let http2 = request.version() == http::Version::HTTP_2;
+                let response = answer(&state, &connection, request).await;
                 drop(in_flight);
-                Ok::<_, Infallible>(response)
+                if http2 && response.extensions().get::<TooBusy>().is_some() {
+                    // The client may retry the stream elsewhere (RFC 9113 §8.7).
+                    return Err(h2::Error::from(h2::Reason::REFUSED_STREAM));
+                }
+                let status = response.status();
+                let error_status = (!status.is_success()
+                    && response.extensions().get::<NotCounted>().is_none())
+                .then(|| ErrorStatus {
+                    stats: state.stats.clone(),
+                    status: status.as_u16(),
+                });
+                let writing = connection.activity.write_started();
+                Ok(response.map(|body| AnswerBody {
+                    bytes: Some(body),
+                    error_status,
+                    _writing: writing,
+                }))
             }
         })
     };
@@ -363,50 +405,112 @@ async fn serve_io<I>(
         &activity,
         &state.gate,
         &state.stats,
-        state.limits.headers_timeout,
+        Timeouts {
+            headers: state.limits.headers_timeout,
+            write: state.limits.body_timeout,
+        },
     )
     .await;
 }
 
-type HttpResponse = Response<Full<Bytes>>;
-
-async fn answer(state: &ServerState, request: Request<Incoming>) -> HttpResponse {
-    let response = answer_method(state, request).await;
-    if !response.status().is_success() {
-        state.stats.error_status(response.status().as_u16());
-    }
-    response
+/// What the requests of one connection share.
+struct ConnectionState {
+    activity: Arc<Activity>,
+    /// Places for data-handler calls in flight on this connection
+    /// (`maxHandlerCallsPerConnection`).
+    handler_calls: Arc<Semaphore>,
 }
 
-async fn answer_method(state: &ServerState, request: Request<Incoming>) -> HttpResponse {
+/// Marks the 503 for too many handler calls in flight (HTTP/2: REFUSED_STREAM instead).
+#[derive(Clone, Copy)]
+struct TooBusy;
+
+/// Marks an error answer nobody will read (the client went away while sending its body): not
+/// counted in the stats.
+#[derive(Clone, Copy)]
+struct NotCounted;
+
+/// An answer's body as hyper writes it. While hyper holds it, the answer counts as waiting
+/// to be written (`WriteGuard`): over HTTP/1.1 hyper drops it once it took the bytes, over
+/// HTTP/2 once they fit the client's flow-control window. An error status is counted in the
+/// stats when hyper takes the bytes (an answer to a client that went away is never taken).
+pub struct AnswerBody {
+    bytes: Option<Bytes>,
+    /// Counted once the bytes were taken.
+    error_status: Option<ErrorStatus>,
+    _writing: WriteGuard,
+}
+
+struct ErrorStatus {
+    stats: Arc<Stats>,
+    status: u16,
+}
+
+impl http_body::Body for AnswerBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<http_body::Frame<Bytes>, Infallible>>> {
+        let bytes = self.bytes.take();
+        if let Some(error) = self.error_status.take() {
+            error.stats.error_status(error.status);
+        }
+        std::task::Poll::Ready(bytes.map(|bytes| Ok(http_body::Frame::data(bytes))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.bytes.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.bytes.as_ref().map_or(0, |b| b.len() as u64))
+    }
+}
+
+/// An answer before it becomes an `AnswerBody` response (all answers are small and whole).
+type HttpResponse = Response<Bytes>;
+
+async fn answer(
+    state: &ServerState,
+    connection: &ConnectionState,
+    request: Request<Incoming>,
+) -> HttpResponse {
     match *request.method() {
         Method::GET | Method::HEAD => text(StatusCode::OK, "OK"),
-        Method::POST => answer_post(state, request).await,
+        Method::POST => answer_post(state, connection, request).await,
         _ => {
             let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
             response
                 .headers_mut()
                 .insert(ALLOW, http::HeaderValue::from_static("GET, HEAD, POST"));
-            refuse(request.into_body(), response).await
+            refuse(request, &connection.activity, response)
         }
     }
 }
 
-async fn answer_post(state: &ServerState, request: Request<Incoming>) -> HttpResponse {
-    let (parts, body) = request.into_parts();
-    if !state.auth.verify(parts.headers.get(AUTHORIZATION)) {
+async fn answer_post(
+    state: &ServerState,
+    connection: &ConnectionState,
+    request: Request<Incoming>,
+) -> HttpResponse {
+    if !state.auth.verify(request.headers().get(AUTHORIZATION)) {
         let response = text(StatusCode::UNAUTHORIZED, "invalid authorization");
-        return refuse(body, response).await;
+        return refuse(request, &connection.activity, response);
     }
     if !state.accepting.load(Ordering::SeqCst) {
-        return refuse(body, text(StatusCode::BAD_GATEWAY, "server is closed")).await;
+        let response = text(StatusCode::BAD_GATEWAY, "server is closed");
+        return refuse(request, &connection.activity, response);
     }
-    let packet = match read_body(body, state.limits.body_timeout).await {
-        Ok(packet) => packet,
+    let body_timeout = state.limits.body_timeout;
+    let (parts, packet) = match read_body(request, &connection.activity, body_timeout).await {
+        Ok(read) => read,
         Err(response) => return response,
     };
     let timer = state.stats.request_started(packet.len());
-    let answer = answer_packet(state, parts.headers.get(ILP_PEER_NAME), packet).await;
+    let answer = answer_packet(state, connection, parts.headers.get(ILP_PEER_NAME), packet).await;
     match answer {
         Ok(reply) => {
             state.stats.request_finished(timer, Some(&reply));
@@ -422,6 +526,7 @@ async fn answer_post(state: &ServerState, request: Request<Incoming>) -> HttpRes
 /// The reply to one packet, or the error response.
 async fn answer_packet(
     state: &ServerState,
+    connection: &ConnectionState,
     peer_name: Option<&http::HeaderValue>,
     packet: Bytes,
 ) -> std::result::Result<Bytes, HttpResponse> {
@@ -444,7 +549,20 @@ async fn answer_packet(
             .unwrap_or(Duration::ZERO),
         Err(_) => DEFAULT_HANDLER_TIMEOUT,
     };
-    match tokio::time::timeout(timeout, state.handler.handle(packet)).await {
+    let Some(slots) = handler_call_slots(state, connection) else {
+        state.stats.handler_call_refused();
+        let mut response = text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many requests in flight",
+        );
+        response.extensions_mut().insert(TooBusy);
+        return Err(response);
+    };
+    let call = HandlerCall {
+        deadline: tokio::time::Instant::now() + timeout,
+        slots,
+    };
+    match tokio::time::timeout(timeout, state.handler.handle(packet, call)).await {
         Ok(HandlerOutcome::Reply(reply)) => Ok(reply),
         Ok(HandlerOutcome::Failed(reason)) => {
             state
@@ -474,6 +592,14 @@ async fn answer_packet(
     }
 }
 
+/// A place under `maxHandlerCalls` and one under this connection's
+/// `maxHandlerCallsPerConnection`, or `None` when either is full.
+fn handler_call_slots(state: &ServerState, connection: &ConnectionState) -> Option<CallSlots> {
+    let plugin = state.handler_calls.clone().try_acquire_owned().ok()?;
+    let connection = connection.handler_calls.clone().try_acquire_owned().ok()?;
+    Some(CallSlots::new(vec![plugin, connection]))
+}
+
 /// `peer.config` from a child: its address is ours + `.` + its `ILP-Peer-Name`.
 async fn answer_peer_config(
     state: &ServerState,
@@ -498,24 +624,30 @@ async fn answer_peer_config(
 /// Reads the body up to `MAX_PREPARE_LEN` bytes within `timeout` (`bodyTimeout`, else 408); a
 /// larger one is refused with 413 (before reading, when Content-Length says so).
 async fn read_body(
-    mut body: Incoming,
+    request: Request<Incoming>,
+    activity: &Arc<Activity>,
     timeout: Duration,
-) -> std::result::Result<Bytes, HttpResponse> {
+) -> std::result::Result<(http::request::Parts, Bytes), HttpResponse> {
     let too_large = || text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
-    let declared = body.size_hint().exact();
+    let declared = request.body().size_hint().exact();
     if declared.is_some_and(|len| len > MAX_PREPARE_LEN as u64) {
-        return Err(refuse(body, too_large()).await);
+        return Err(refuse(request, activity, too_large()));
     }
+    let http2 = request.version() == http::Version::HTTP_2;
+    let (parts, mut body) = request.into_parts();
     match tokio::time::timeout(timeout, read_bounded(&mut body, MAX_PREPARE_LEN)).await {
-        Ok(Ok(packet)) => Ok(packet),
+        Ok(Ok(packet)) => Ok((parts, packet)),
         Ok(Err(BodyError::TooLarge)) => {
-            discard(body).await;
+            discard_later(body, http2, activity);
             Err(too_large())
         }
-        Ok(Err(BodyError::Failed(_))) => Err(text(
-            StatusCode::BAD_REQUEST,
-            "could not read the request body",
-        )),
+        Ok(Err(BodyError::Failed(_))) => {
+            // The client went away (HTTP/1.1: the connection closed; HTTP/2: the stream was
+            // reset) or sent a broken body.
+            let mut response = text(StatusCode::BAD_REQUEST, "could not read the request body");
+            response.extensions_mut().insert(NotCounted);
+            Err(response)
+        }
         Err(_) => Err(body_timed_out()),
     }
 }
@@ -530,18 +662,37 @@ fn body_timed_out() -> HttpResponse {
     response
 }
 
-/// Answers without using the body. The body is read and dropped first (bounded), so that
-/// the client, still sending, can read the answer instead of hitting a reset connection; a
-/// body declared larger than `DISCARD_LIMIT` is not read (the connection closes).
-async fn refuse(body: Incoming, response: HttpResponse) -> HttpResponse {
-    if body
+/// Answers at once without using the body; see `discard_later` for what happens to it.
+fn refuse(
+    request: Request<Incoming>,
+    activity: &Arc<Activity>,
+    response: HttpResponse,
+) -> HttpResponse {
+    let http2 = request.version() == http::Version::HTTP_2;
+    discard_later(request.into_body(), http2, activity);
+    response
+}
+
+/// What is left of a body we refuse. HTTP/2: dropped (hyper resets the stream after the
+/// answer). HTTP/1.1: read and dropped after the answer, bounded in size and time and until
+/// the connection is asked to close, so that a client still sending can read the answer
+/// instead of hitting a reset connection; the request no longer counts as in flight meanwhile.
+/// A body declared larger than `DISCARD_LIMIT` is not read (the connection closes).
+fn discard_later(body: Incoming, http2: bool, activity: &Arc<Activity>) {
+    let small = body
         .size_hint()
         .exact()
-        .is_none_or(|len| len <= DISCARD_LIMIT as u64)
-    {
-        discard(body).await;
+        .is_none_or(|len| len <= DISCARD_LIMIT as u64);
+    if http2 || body.is_end_stream() || !small {
+        return;
     }
-    response
+    let activity = activity.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = discard(body) => {}
+            _ = activity.closing() => {}
+        }
+    });
 }
 
 /// Reads and drops what is left of a body we refuse, bounded in size and time.
@@ -558,7 +709,7 @@ async fn discard(mut body: Incoming) {
 }
 
 fn octets(body: Bytes) -> HttpResponse {
-    let mut response = Response::new(Full::new(body));
+    let mut response = Response::new(body);
     response.headers_mut().insert(
         CONTENT_TYPE,
         http::HeaderValue::from_static("application/octet-stream"),
@@ -567,7 +718,7 @@ fn octets(body: Bytes) -> HttpResponse {
 }
 
 fn text(status: StatusCode, body: &'static str) -> HttpResponse {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    let mut response = Response::new(Bytes::from_static(body.as_bytes()));
     *response.status_mut() = status;
     response.headers_mut().insert(
         CONTENT_TYPE,
