@@ -5,7 +5,7 @@
 // its own bytes, and every sendData settles exactly once with its own reply or its own error
 // (code and message), also when successes and failures share a batch.
 const IlpPacket = require('ilp-packet')
-const { PluginHttp, makePrepare, makeFulfill, disconnectAll } = require('./support')
+const { PluginHttp, UNUSED_OUTGOING_URL, makePrepare, makeFulfill, disconnectAll } = require('./support')
 
 const IN_FLIGHT = 400
 const TOKEN = 'perf-bridge-token'
@@ -14,7 +14,7 @@ const TOKEN = 'perf-bridge-token'
 async function receiver (handler) {
   const plugin = new PluginHttp({
     incoming: { port: 0, host: '127.0.0.1', staticToken: TOKEN },
-    outgoing: { url: 'http://127.0.0.1:9/unused', staticToken: TOKEN }
+    outgoing: { url: UNUSED_OUTGOING_URL, staticToken: TOKEN }
   })
   plugin.registerDataHandler(handler)
   await plugin.connect()

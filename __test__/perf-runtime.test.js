@@ -7,6 +7,7 @@
 // plugin connected (its server runs on the runtime).
 const { execFile } = require('child_process')
 const path = require('path')
+const { UNUSED_OUTGOING_URL } = require('./support/constants')
 
 const ROOT = path.join(__dirname, '..')
 const ENV = 'ILP_PLUGIN_HTTP_RS_WORKER_THREADS'
@@ -17,7 +18,7 @@ const DEFAULT_WORKER_THREADS = 1
 const CHILD = `
 const fs = require('fs')
 const PluginHttp = require(${JSON.stringify(ROOT)})
-const plugin = new PluginHttp({ incoming: { port: 0, host: '127.0.0.1', staticToken: 't' }, outgoing: { url: 'http://127.0.0.1:9/unused', staticToken: 't' } })
+const plugin = new PluginHttp({ incoming: { port: 0, host: '127.0.0.1', staticToken: 't' }, outgoing: { url: ${JSON.stringify(UNUSED_OUTGOING_URL)}, staticToken: 't' } })
 plugin.connect()
   .then(() => {
     const names = fs.readdirSync('/proc/self/task').map((tid) => fs.readFileSync('/proc/self/task/' + tid + '/comm', 'utf8').trim())
