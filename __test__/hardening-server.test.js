@@ -13,7 +13,6 @@
 // is the outcome (a well-behaved client is not locked out), it is generous: well under the
 // attacker's hold time and far above what the requests take. What the requests actually took
 // goes to FIGURES_FILE (docs/reliability.md §6 is filled from it).
-const crypto = require('crypto')
 const {
   PluginHttp,
   UNUSED_OUTGOING_URL,
@@ -36,7 +35,8 @@ const {
   waitFor,
   withTimeout,
   writeFigures,
-  median
+  median,
+  hs256
 } = require('./support')
 const { getCerts } = require('./support/certs')
 const { httpsRequest } = require('./support/h2')
@@ -309,14 +309,6 @@ describe('5. h2 responses stuck behind a closed flow-control window', () => {
   })
 })
 
-/** An HS256 JWT over `payload`, with extra header fields. */
-function jwt (secret, payload, header = {}) {
-  const encode = (value) => Buffer.from(JSON.stringify(value)).toString('base64url')
-  const signingInput = `${encode({ alg: 'HS256', typ: 'JWT', ...header })}.${encode(payload)}`
-  const signature = crypto.createHmac('sha256', secret).update(signingInput).digest('base64url')
-  return `${signingInput}.${signature}`
-}
-
 describe('10. smaller items', () => {
   const SECRET = 'hardening-jwt-secret'
   const now = () => Math.floor(Date.now() / 1000)
@@ -327,16 +319,16 @@ describe('10. smaller items', () => {
 
   test('JWT: exp further ahead than the maximum lifetime (default one day) is refused; a 30 s token is accepted', async () => {
     const plugin = await startServer({ incoming: { staticToken: undefined, jwtSecret: SECRET } })
-    expect(await statusWith(plugin, jwt(SECRET, { iat: now(), exp: now() + 30 }))).toBe(200)
-    expect(await statusWith(plugin, jwt(SECRET, { iat: now(), exp: now() + 23 * 3600 }))).toBe(200)
-    expect(await statusWith(plugin, jwt(SECRET, { exp: 32503680000 }))).toBe(401) // year 3000
-    expect(await statusWith(plugin, jwt(SECRET, { iat: now(), exp: now() + 2 * 86400 }))).toBe(401)
+    expect(await statusWith(plugin, hs256(SECRET, { iat: now(), exp: now() + 30 }))).toBe(200)
+    expect(await statusWith(plugin, hs256(SECRET, { iat: now(), exp: now() + 23 * 3600 }))).toBe(200)
+    expect(await statusWith(plugin, hs256(SECRET, { exp: 32503680000 }))).toBe(401) // year 3000
+    expect(await statusWith(plugin, hs256(SECRET, { iat: now(), exp: now() + 2 * 86400 }))).toBe(401)
   })
 
   test('JWT: incoming.jwtMaxLifetime sets the maximum (ms) and is validated', async () => {
     const plugin = await startServer({ incoming: { staticToken: undefined, jwtSecret: SECRET, jwtMaxLifetime: 60000 } })
-    expect(await statusWith(plugin, jwt(SECRET, { iat: now(), exp: now() + 50 }))).toBe(200)
-    expect(await statusWith(plugin, jwt(SECRET, { iat: now(), exp: now() + 120 }))).toBe(401)
+    expect(await statusWith(plugin, hs256(SECRET, { iat: now(), exp: now() + 50 }))).toBe(200)
+    expect(await statusWith(plugin, hs256(SECRET, { iat: now(), exp: now() + 120 }))).toBe(401)
     for (const value of [0, -5, 1.5, 'long']) {
       expect(() => new PluginHttp({
         incoming: { port: 0, jwtSecret: SECRET, jwtMaxLifetime: value },
@@ -347,8 +339,8 @@ describe('10. smaller items', () => {
 
   test('JWT: a token with a crit header is refused', async () => {
     const plugin = await startServer({ incoming: { staticToken: undefined, jwtSecret: SECRET } })
-    expect(await statusWith(plugin, jwt(SECRET, { iat: now(), exp: now() + 30 }, { crit: ['exp'] }))).toBe(401)
-    expect(await statusWith(plugin, jwt(SECRET, { iat: now(), exp: now() + 30 }, { crit: ['x-unknown'], 'x-unknown': 1 }))).toBe(401)
+    expect(await statusWith(plugin, hs256(SECRET, { iat: now(), exp: now() + 30 }, { crit: ['exp'] }))).toBe(401)
+    expect(await statusWith(plugin, hs256(SECRET, { iat: now(), exp: now() + 30 }, { crit: ['x-unknown'], 'x-unknown': 1 }))).toBe(401)
   })
 
   test('tokens with leading or trailing whitespace are refused at construction', () => {

@@ -19,7 +19,6 @@
 // 5. Constant-time comparison of static tokens cannot be tested here without timing
 //    measurements (flaky on a loaded 2-core machine); it is covered by the Rust unit test
 //    `auth::tests::constant_time_comparison` in src/auth.rs (and `constant_time_eq` there).
-const crypto = require('crypto')
 const http2 = require('http2')
 const util = require('util')
 const debug = require('debug')
@@ -27,6 +26,11 @@ const {
   PluginHttp,
   makePrepare,
   encodePrepare,
+  b64u,
+  makeJwt,
+  hmac,
+  hs256,
+  nowSeconds,
   makeFulfill,
   makeReject,
   freePort,
@@ -176,25 +180,7 @@ function auth (value) {
   return value === null ? [] : [['Authorization', value]]
 }
 
-// ---------------------------------------------------------------------------------------------
-// Hand-made JWTs (hand-made Prepares: support/packets.js encodePrepare)
-
-const b64u = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
-const now = () => Math.floor(Date.now() / 1000)
-
-/** header.payload.signature; `sign(input)` returns the signature (base64url) or '' . */
-function makeJwt (header, payload, sign) {
-  const input = `${b64u(header)}.${b64u(payload)}`
-  const signature = sign ? sign(input) : null
-  return signature === null ? input : `${input}.${signature}`
-}
-
-/** An HMAC signer: `hmac('sha256', secret)`. */
-const hmac = (hash, secret) => (input) => crypto.createHmac(hash, secret).update(input).digest('base64url')
-
-function hs256 (secret, payload = { iat: now(), exp: now() + 60 }) {
-  return makeJwt({ alg: 'HS256', typ: 'JWT' }, payload, hmac('sha256', secret))
-}
+const now = nowSeconds
 
 // =============================================================================================
 // 1. Secrets never appear in logs, errors, admin info, metrics or responses

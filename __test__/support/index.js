@@ -13,6 +13,7 @@
 //   h2frames.js   HTTP/2 frames and HPACK by hand, a frame parser
 //   h2.js         HTTP/2 and HTTPS with Node's client and server: peers, single requests
 //   prng.js       a seeded PRNG
+//   jwt.js        JWTs by hand (any header, payload, signature)
 //   figures.js    measured figures as JSON, median / spread, fd count
 //   certs.js      test certificates (node-forge), required as `require('./support/certs')`
 //   packages.js   packing and installing this package like a user (required separately)
@@ -28,5 +29,6 @@ module.exports = {
   ...require('./h2frames'),
   ...require('./h2'),
   ...require('./prng'),
+  ...require('./jwt'),
   ...require('./figures')
 }
