@@ -309,6 +309,34 @@ describe('5. h2 responses stuck behind a closed flow-control window', () => {
   })
 })
 
+describe('10. HTTP/2 control-frame floods are bounded per connection', () => {
+  test.each([['PING', FRAME.PING, Buffer.alloc(8)], ['SETTINGS', FRAME.SETTINGS, Buffer.alloc(0)], ['PRIORITY', 0x2, Buffer.from([0, 0, 0, 0, 16])]])(
+    'a client sending %s frames as fast as it can (and reading) is disconnected; others are served meanwhile', async (name, type, payload) => {
+      const plugin = await startServer()
+      const conn = await rawConnect(plugin.port)
+      conn.socket.write(H2_START)
+      // PRIORITY frames go on a stream (1); PING and SETTINGS on the connection (0).
+      const one = h2Frame(type, 0, type === 0x2 ? 1 : 0, payload)
+      const batch = Buffer.concat(Array(500).fill(one))
+      let sent = 0
+      const started = Date.now()
+      const timer = setInterval(() => {
+        if (conn.closed || sent >= 40000) return clearInterval(timer)
+        conn.socket.write(batch)
+        sent += 500
+      }, 5)
+      cleanups.push(() => clearInterval(timer))
+      const closed = await waitFor(() => conn.closed, 8000)
+      clearInterval(timer)
+      const served = await request(plugin.port, { headers: { authorization: AUTH }, body: makePrepare(), timeoutMs: 4000 })
+      figures[`flood${name}`] = { framesSent: sent, closed, closedAfterMs: closed ? conn.closedAt - started : null, wellBehavedStatus: served.status }
+      expect(closed).toBe(true)
+      // Far fewer than were sent: the budget is 1,000 at once plus 100 a second.
+      expect(sent).toBeLessThan(40000)
+      expect(served.status).toBe(200)
+    })
+})
+
 describe('10. smaller items', () => {
   const SECRET = 'hardening-jwt-secret'
   const now = () => Math.floor(Date.now() / 1000)

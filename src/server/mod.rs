@@ -53,6 +53,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 mod connections;
+mod flood;
 
 use crate::auth::IncomingAuth;
 use crate::config::ConnectionLimits;
@@ -65,6 +66,7 @@ use crate::routing::{PeerConfigError, Router};
 use crate::stats::Stats;
 use crate::wire::{read_bounded, BodyError, ILP_PEER_NAME};
 use connections::{supervise, Activity, Gate, Slot, Timeouts, WriteGuard};
+use flood::FloodGuard;
 
 /// How long `disconnect()` lets in-flight requests finish before closing their connections.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -326,12 +328,14 @@ async fn serve_connection(
     state.stats.connection_opened();
     let _closed = ConnectionClosed(state.stats.clone());
     let Some(acceptor) = tls else {
-        return serve_io(&builder, TokioIo::new(stream), state).await;
+        return serve_io(&builder, TokioIo::new(FloodGuard::new(stream)), state).await;
     };
     let handshake_timeout = TLS_HANDSHAKE_TIMEOUT.min(state.limits.headers_timeout);
     let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(stream));
     match state.gate.unless_room_wanted(handshake, &state.stats).await {
-        Some(Ok(Ok(stream))) => serve_io(&builder, TokioIo::new(stream), state).await,
+        Some(Ok(Ok(stream))) => {
+            serve_io(&builder, TokioIo::new(FloodGuard::new(stream)), state).await
+        }
         Some(Ok(Err(error))) => state
             .logger
             .log(Level::Debug, format!("TLS handshake failed: {error}")),
