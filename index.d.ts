@@ -202,6 +202,14 @@ declare namespace PluginHttp {
   type DataHandler = (data: Buffer) => Buffer | Uint8Array | Promise<Buffer | Uint8Array>
 }
 
+/**
+ * The plugin. Its HTTP server and client run on one tokio runtime per process, shared by all
+ * instances. Its size is read once, when the package is loaded, from the environment variable
+ * `ILP_PLUGIN_HTTP_RS_WORKER_THREADS`: an integer from 1 to 64 worker threads; unset or empty
+ * means 1 (measured best inside ilp-connector, whose JavaScript thread is the bottleneck: see
+ * the README's "Performance" section). Any other value makes loading the package throw a
+ * RangeError naming the variable.
+ */
 declare class PluginHttp extends EventEmitter {
   /** ilp-compat-plugin passes plugins with version 2 through untouched. */
   static readonly version: 2
