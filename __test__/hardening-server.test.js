@@ -267,6 +267,7 @@ describe('4. data-handler calls in flight are bounded; late answers are dropped 
     expect(callsWhileHeld).toBe(12)
     expect(statuses).toEqual([...Array(12).fill(200), ...Array(8).fill(503)])
     expect(stats(plugin).handlerCallsRefused).toBe(8)
+    expect(stats(plugin).incoming.errors['503']).toBe(8)
   })
 
   test('the options are validated with clear errors', () => {

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::error::IlpErrorCode;
 
 /// HTTP statuses the server answers with when a request does not reach a reply.
-const SERVER_ERROR_STATUSES: [u16; 8] = [400, 401, 405, 408, 413, 500, 502, 504];
+const SERVER_ERROR_STATUSES: [u16; 9] = [400, 401, 405, 408, 413, 500, 502, 503, 504];
 /// Latency histogram: bucket `i` counts latencies below `2^(i/2)` microseconds (√2 steps),
 /// up to about 2^31 µs (36 minutes).
 const LATENCY_BUCKETS: usize = 64;
