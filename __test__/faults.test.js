@@ -853,7 +853,7 @@ describe('6. reconnecting at once on the same port', () => {
 })
 
 // ---------------------------------------------------------------------------------------------
-// 7. which failures on a reused keep-alive connection are sent again (src/http1.rs)
+// 7. which failures on a reused keep-alive connection are sent again (src/client/http1.rs)
 
 describe('7. a request failing on a reused keep-alive connection', () => {
   /**

@@ -25,7 +25,7 @@ const FULFILL = IlpPacket.serializeIlpFulfill({
   fulfillment: Buffer.alloc(32),
   data: Buffer.from('fd-exhaustion')
 })
-/** The warning `next_connection` (src/server.rs) logs when accept() fails, here with EMFILE. */
+/** The warning `next_connection` (src/server/mod.rs) logs when accept() fails, here with EMFILE. */
 const ACCEPT_FAILED = /^accepting a connection failed: Too many open files \(os error 24\)$/
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on every Linux we run on). */
 const CLK_TCK = 100

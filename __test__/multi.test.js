@@ -11,7 +11,7 @@
 //   * every rejection: bad segment, destination not under clientAddress, bad or missing
 //     ILP-Peer-Name, malformed Prepare bodies, bad options.
 //
-// Behaviour 1.6.1 shares runs for both implementations (describe.each); the contract's FIX rows
+// Behaviour 1.6.1 shares runs for both implementations (describe.each); docs/contract.md's FIX rows
 // run for ours only.
 const crypto = require('crypto')
 const IlpPacket = require('ilp-packet')

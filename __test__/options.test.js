@@ -1,5 +1,5 @@
 'use strict'
-// Every option of the contract's options table: defaults, legacy names and which one wins
+// Every option of docs/contract.md's options table: defaults, legacy names and which one wins
 // (checked by what the peer receives and what the server accepts), JWT expiry, ILP-Peer-Name,
 // ILP-Destination, HTTP/2, multilateral URL templates and ILDCP, and constructor validation.
 //
