@@ -19,10 +19,26 @@ const CHILD = `
 const fs = require('fs')
 const PluginHttp = require(${JSON.stringify(ROOT)})
 const plugin = new PluginHttp({ incoming: { port: 0, host: '127.0.0.1', staticToken: 't' }, outgoing: { url: ${JSON.stringify(UNUSED_OUTGOING_URL)}, staticToken: 't' } })
+const countWorkers = () => fs.readdirSync('/proc/self/task')
+  .map((tid) => { try { return fs.readFileSync('/proc/self/task/' + tid + '/comm', 'utf8').trim() } catch (e) { return '' } })
+  .filter((name) => name.startsWith('tokio-')).length
+// Worker threads start (and name themselves) asynchronously: report the count once it has
+// stayed the same for 10 reads 30 ms apart (at most ~5 s), not the first read.
+async function settledCount () {
+  let last = -1
+  let same = 0
+  for (let i = 0; i < 170 && same < 10; i++) {
+    const now = countWorkers()
+    same = now === last ? same + 1 : 0
+    last = now
+    await new Promise((resolve) => setTimeout(resolve, 30))
+  }
+  return last
+}
 plugin.connect()
-  .then(() => {
-    const names = fs.readdirSync('/proc/self/task').map((tid) => fs.readFileSync('/proc/self/task/' + tid + '/comm', 'utf8').trim())
-    console.log(names.filter((name) => name.startsWith('tokio-')).length)
+  .then(settledCount)
+  .then((count) => {
+    console.log(count)
     return plugin.disconnect()
   })
 `
