@@ -53,6 +53,30 @@ where
     Ok(buffer.freeze())
 }
 
+/// HTTP/2 flow-control sizes for receiving bodies of at most `max_body` bytes: one frame and
+/// one stream window hold a whole body, so it arrives without waiting for a WINDOW_UPDATE; the
+/// connection window holds 128 of them, so 64 and more streams of the largest bodies never
+/// stall on flow control (the HTTP/2 spec's 65,535-byte default let one through per round
+/// trip). Used by the server (Prepares, 33,857 bytes) and the client (replies, 41,997 bytes).
+pub struct H2Windows {
+    pub max_frame_size: u32,
+    pub stream_window: u32,
+    pub connection_window: u32,
+}
+
+impl H2Windows {
+    pub const fn for_bodies_up_to(max_body: usize) -> Self {
+        const FRAME_AND_STREAM: u32 = 64 * 1024;
+        const BODIES_PER_CONNECTION_WINDOW: u32 = 128;
+        assert!(max_body <= FRAME_AND_STREAM as usize);
+        H2Windows {
+            max_frame_size: FRAME_AND_STREAM,
+            stream_window: FRAME_AND_STREAM,
+            connection_window: BODIES_PER_CONNECTION_WINDOW * max_body as u32,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,19 +44,8 @@ use crate::wire::{self, read_bounded, BodyError};
 /// How many times a request the peer did not process is tried on another session.
 const MAX_ATTEMPTS: usize = 4;
 
-/// HTTP/2 frames the peer may send us: one frame carries a whole reply body.
-const MAX_FRAME_SIZE: u32 = 64 * 1024;
-/// Receive window of each stream: a whole reply (at most `MAX_REPLY_LEN`, 41,997 bytes)
-/// arrives without waiting for a WINDOW_UPDATE.
-const STREAM_WINDOW: u32 = 64 * 1024;
-/// Replies of the largest size that may be in flight on one session at once before the peer
-/// waits for a connection-level WINDOW_UPDATE.
-const REPLIES_PER_CONNECTION_WINDOW: u32 = 128;
-/// Receive window of a session: 128 × 41,997 bytes (about 5.4 MB), so 64 and more streams of
-/// large replies never stall on flow control (h2's default is the spec's 65,535 bytes).
-const CONNECTION_WINDOW: u32 = REPLIES_PER_CONNECTION_WINDOW * MAX_REPLY_LEN as u32;
-const _: () = assert!(STREAM_WINDOW as usize >= MAX_REPLY_LEN);
-const _: () = assert!(MAX_FRAME_SIZE as usize >= MAX_REPLY_LEN);
+/// Receive windows sized for whole replies (at most `MAX_REPLY_LEN`, 41,997 bytes).
+const WINDOWS: wire::H2Windows = wire::H2Windows::for_bodies_up_to(MAX_REPLY_LEN);
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct Origin {
@@ -331,9 +320,9 @@ impl Http2Pool {
     {
         let failed = |e: h2::Error| Error::Transport(format!("HTTP/2 handshake failed: {e}"));
         let (sender, mut connection) = h2::client::Builder::new()
-            .initial_window_size(STREAM_WINDOW)
-            .initial_connection_window_size(CONNECTION_WINDOW)
-            .max_frame_size(MAX_FRAME_SIZE)
+            .initial_window_size(WINDOWS.stream_window)
+            .initial_connection_window_size(WINDOWS.connection_window)
+            .max_frame_size(WINDOWS.max_frame_size)
             .handshake(io)
             .await
             .map_err(failed)?;

@@ -64,7 +64,7 @@ use crate::protocol::ildcp::ILDCP_DESTINATION;
 use crate::protocol::packet::{parse_prepare, MAX_PREPARE_LEN};
 use crate::routing::{PeerConfigError, Router};
 use crate::stats::Stats;
-use crate::wire::{read_bounded, BodyError, ILP_PEER_NAME};
+use crate::wire::{read_bounded, BodyError, H2Windows, ILP_PEER_NAME};
 use connections::{supervise, Activity, Gate, Slot, Timeouts, WriteGuard};
 use flood::FloodGuard;
 
@@ -74,20 +74,8 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Streams one HTTP/2 connection may have open (enough for 1000 Prepares in flight).
 const MAX_CONCURRENT_STREAMS: u32 = 1024;
-/// HTTP/2 frames a client may send us: one frame carries a whole request body.
-const H2_MAX_FRAME_SIZE: u32 = 64 * 1024;
-/// HTTP/2 receive window of each stream: a whole request body (at most `MAX_PREPARE_LEN`,
-/// 33,857 bytes) is sent without waiting for a WINDOW_UPDATE.
-const H2_STREAM_WINDOW: u32 = 64 * 1024;
-/// Request bodies of the largest size that may be in flight on one HTTP/2 connection at once
-/// before the client waits for a connection-level WINDOW_UPDATE.
-const H2_BODIES_PER_CONNECTION_WINDOW: u32 = 128;
-/// HTTP/2 receive window of a connection: 128 × 33,857 bytes (about 4.3 MB), so 64 and more
-/// streams of large Prepares never stall on flow control (the 65,535-byte default of the
-/// HTTP/2 spec let only one such body through per round trip).
-const H2_CONNECTION_WINDOW: u32 = H2_BODIES_PER_CONNECTION_WINDOW * MAX_PREPARE_LEN as u32;
-const _: () = assert!(H2_STREAM_WINDOW as usize >= MAX_PREPARE_LEN);
-const _: () = assert!(H2_MAX_FRAME_SIZE as usize >= MAX_PREPARE_LEN);
+/// HTTP/2 receive windows sized for whole request bodies (at most `MAX_PREPARE_LEN`, 33,857 bytes).
+const H2_WINDOWS: H2Windows = H2Windows::for_bodies_up_to(MAX_PREPARE_LEN);
 /// Connections the kernel queues for us before refusing SYNs (capped by `net.core.somaxconn`).
 const LISTEN_BACKLOG: i32 = 1024;
 /// How much later than `headersTimeout` hyper's HTTP/1.1 head timer fires.
@@ -242,9 +230,9 @@ async fn serve(
     builder
         .http2()
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
-        .max_frame_size(H2_MAX_FRAME_SIZE)
-        .initial_stream_window_size(H2_STREAM_WINDOW)
-        .initial_connection_window_size(H2_CONNECTION_WINDOW);
+        .max_frame_size(H2_WINDOWS.max_frame_size)
+        .initial_stream_window_size(H2_WINDOWS.stream_window)
+        .initial_connection_window_size(H2_WINDOWS.connection_window);
     let builder = Arc::new(builder);
     let mut connections = JoinSet::new();
     loop {
