@@ -2,7 +2,7 @@
 'use strict'
 // `npm run package`: the release. Builds every shipped target (package.json `napi.targets`)
 // with `napi build --platform --release` through cargo-zigbuild (glibc targets pinned to
-// GLIBC_2.17), moves the binaries into the platform packages (`napi artifacts` -> npm/<platform>/),
+// GLIBC_2.17), moves the binaries into the platform packages (npm/<platform>/, as `napi artifacts` would),
 // checks the glibc baseline, and writes the packed tarballs, one per platform plus the root
 // package with its optionalDependencies, to dist/, ready for `npm publish` (see the README).
 //
@@ -98,15 +98,18 @@ function main () {
     for (const triple of triples) {
       if (triple.endsWith('-gnu')) checkGlibc(path.join(outDir, `${pkg.name}.${PLATFORMS[triple]}.node`))
     }
+    // `napi create-npm-dirs` rewrites every npm/<platform>/ (package.json in step with the root
+    // version), binaries included: keep those of the platforms not built this time.
+    const kept = Object.values(PLATFORMS).map((p) => path.join(ROOT, 'npm', p, `${pkg.name}.${p}.node`))
+      .filter((file) => fs.existsSync(file)).map((file) => [file, fs.readFileSync(file)])
     run(process.execPath, [NAPI, 'create-npm-dirs'])
-    // `napi artifacts` also copies each binary into the package root, where the loader looks for
-    // a source build first: put back what was there (the checkout's own build), drop the rest.
-    const rootCopies = triples.map((t) => path.join(ROOT, `${pkg.name}.${PLATFORMS[t]}.node`))
-    const saved = rootCopies.map((file) => (fs.existsSync(file) ? fs.readFileSync(file) : null))
-    try {
-      run(process.execPath, [NAPI, 'artifacts', '--output-dir', outDir, '--npm-dir', 'npm'])
-    } finally {
-      rootCopies.forEach((file, i) => (saved[i] ? fs.writeFileSync(file, saved[i], { mode: 0o755 }) : fs.rmSync(file, { force: true })))
+    for (const [file, bytes] of kept) fs.writeFileSync(file, bytes, { mode: 0o755 })
+    // What `napi artifacts` does for native targets, for the targets built (it insists on
+    // every configured one, which `--target` leaves out, and also drops a copy into the
+    // package root, where the loader would take it for a source build).
+    for (const triple of triples) {
+      const name = `${pkg.name}.${PLATFORMS[triple]}.node`
+      fs.copyFileSync(path.join(outDir, name), path.join(ROOT, 'npm', PLATFORMS[triple], name))
     }
   } finally {
     fs.rmSync(outDir, { recursive: true, force: true })
