@@ -53,6 +53,8 @@ class PluginHttp extends EventEmitter {
       (batch) => forEachRecord(batch, (id, kind, start, end) => this._settleSend(id, readOutcome(batch, kind, start, end))),
       (level, message) => this._log(level, message)
     )
+    /** sendData calls and handler answers of this JS turn, handed to Rust at its end. */
+    this._outbox = new Outbox((batch) => this._native.flush(batch), (records, err) => this._outboxFailed(records, err))
   }
 
   /**
@@ -86,6 +88,8 @@ class PluginHttp extends EventEmitter {
     try {
       // Calls made in the same tick decide together which state is wanted.
       await undefined
+      // Sends and answers queued before this call go out before the state changes.
+      this._outbox.flush()
       for (;;) {
         if (this._wantConnected && !this._connected) {
           this._native.connect()
@@ -132,12 +136,20 @@ class PluginHttp extends EventEmitter {
       this._nextSendId = (id + 1) >>> 0
       this._sends.set(id, { resolve, reject })
       if (this._sends.size === 1) this._holdProcess(true)
-      try {
-        this._native.sendData(id, bytes)
-      } catch (err) {
-        this._settleSend(id, { message: `sendData failed: ${describeError(err)}`, ilpErrorCode: 'F00' })
-      }
+      this._outbox.put(id, OUTBOX_SEND, bytes)
     })
+  }
+
+  /**
+   * Rust refused a flushed batch (a bug: the batch is malformed; nothing in it was acted on):
+   * its sends fail, its answers are lost (their requests time out), and it is logged.
+   */
+  _outboxFailed (records, err) {
+    const message = describeError(err)
+    this._log('error', `handing packets to the native side failed: ${message}`)
+    for (const { id, kind } of records) {
+      if (kind === OUTBOX_SEND) this._settleSend(id, { message: `sendData failed: ${message}`, ilpErrorCode: 'F00' })
+    }
   }
 
   /** Called by Rust with a send's outcome: the reply Buffer, or `{ message, ilpErrorCode }`. */
@@ -201,20 +213,20 @@ class PluginHttp extends EventEmitter {
   _dispatch (id, data) {
     const handler = this._dataHandler
     if (!handler) {
-      this._native.respondNoHandler(id)
+      this._outbox.put(id, OUTBOX_NO_HANDLER, EMPTY)
       return
     }
-    const fail = (err) => this._native.respondError(id, describeError(err))
+    const fail = (err) => this._outbox.putText(id, OUTBOX_HANDLER_FAILED, describeError(err))
     const answer = (result) => {
       let reply
       try {
         reply = asBuffer(result)
       } catch (err) {
         // Not a Buffer, or one that cannot be read (detached, a fake or revoked view).
-        this._native.respondError(id, `data handler returned ${describeValue(result)}, expected a Buffer`)
+        this._outbox.putText(id, OUTBOX_HANDLER_FAILED, `data handler returned ${describeValue(result)}, expected a Buffer`)
         return
       }
-      this._native.respond(id, reply)
+      this._outbox.put(id, OUTBOX_REPLY, reply)
     }
     try {
       const result = handler(data)
@@ -291,9 +303,92 @@ function forEachRecord (batch, fn) {
   }
 }
 
-/** Record kinds (src/node/bridge.rs). */
+/** Record kinds from Rust (src/node/bridge.rs). */
 const KIND_PACKET = 0
 const KIND_FAILURE = 1
+
+/** Record kinds to Rust (`OUTBOX_*` in src/node/bridge.rs). */
+const OUTBOX_SEND = 0
+const OUTBOX_REPLY = 1
+const OUTBOX_HANDLER_FAILED = 2
+const OUTBOX_NO_HANDLER = 3
+const EMPTY = Buffer.alloc(0)
+
+/** Size of the record header: `id: u32 LE | kind: u8 | length: u32 LE`. */
+const RECORD_HEADER = 9
+
+/**
+ * The sendData calls and data-handler answers of one JS turn, handed to Rust in one call
+ * (`flush(batch)`) when the turn ends (`process.nextTick` scheduled by the first record: it
+ * runs after the turn's promise callbacks too), in the record layout `forEachRecord` reads.
+ * Under load ilp-connector makes many calls per turn; one native call and one wake-up of
+ * tokio then carry them all. Each packet is copied in when it is put, so the caller may reuse
+ * its Buffer at once (as when the call copied it itself). The staging Buffer is reused: Rust
+ * copies everything out during the call.
+ */
+class Outbox {
+  /**
+   * @param {(batch: Buffer) => void} flush      hands a batch to Rust (may throw)
+   * @param {(records: {id: number, kind: number}[], err: unknown) => void} failed  when it threw
+   */
+  constructor (flush, failed) {
+    this._flush = flush
+    this._failed = failed
+    this._staging = Buffer.allocUnsafe(64 * 1024)
+    this._used = 0
+    this._count = 0
+    this._scheduled = false
+  }
+
+  /** Queues a record whose bytes are `bytes` (a Buffer, already checked readable). */
+  put (id, kind, bytes) {
+    const start = this._reserve(id, kind, bytes.length)
+    this._staging.set(bytes, start)
+  }
+
+  /** Queues a record whose bytes are `text` in UTF-8. */
+  putText (id, kind, text) {
+    const start = this._reserve(id, kind, Buffer.byteLength(text))
+    this._staging.write(text, start, 'utf8')
+  }
+
+  /** Writes a record's header; returns where its `length` bytes go. */
+  _reserve (id, kind, length) {
+    const end = this._used + RECORD_HEADER + length
+    if (end > this._staging.length) {
+      const grown = Buffer.allocUnsafe(Math.max(end, 2 * this._staging.length))
+      this._staging.copy(grown, 0, 0, this._used)
+      this._staging = grown
+    }
+    const at = this._used
+    this._staging.writeUInt32LE(id, at)
+    this._staging[at + 4] = kind
+    this._staging.writeUInt32LE(length, at + 5)
+    this._used = end
+    this._count++
+    if (!this._scheduled) {
+      this._scheduled = true
+      process.nextTick(() => this.flush())
+    }
+    return at + RECORD_HEADER
+  }
+
+  /** Hands everything queued to Rust now (also called before connect/disconnect). */
+  flush () {
+    this._scheduled = false
+    if (this._count === 0) return
+    const batch = this._staging.subarray(0, this._used)
+    this._used = 0
+    this._count = 0
+    try {
+      this._flush(batch)
+    } catch (err) {
+      const records = []
+      forEachRecord(batch, (id, kind) => records.push({ id, kind }))
+      this._failed(records, err)
+    }
+  }
+}
 
 /**
  * A sendData outcome from its record: the reply as a Buffer of its own (a copy, not a view of

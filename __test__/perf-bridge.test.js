@@ -103,3 +103,98 @@ test('successes and failures settling together each settle once, failures with t
     }
   })
 })
+
+// The other direction (`Outbox` in index.js, `flush` in src/node/addon.rs): the sendData calls
+// and handler answers of one JS turn go to Rust in one call at the end of the turn.
+describe('outbox: sendData calls and handler answers of one turn, handed over together', () => {
+  /** Counts `flush` calls of `plugin`'s native object (the outbox looks it up per call). */
+  function countFlushes (plugin) {
+    const counted = { calls: 0 }
+    const native = plugin._native
+    const flush = native.flush.bind(native)
+    native.flush = (batch) => { counted.calls++; return flush(batch) }
+    return counted
+  }
+
+  test('50 sends made in one turn from one reused Buffer: one hand-off, each packet as it was when sent', async () => {
+    const { plugin: recv, url } = await receiver((packet) => makeFulfill(IlpPacket.deserializeIlpPrepare(packet).data))
+    const send = sender(url)
+    plugins.push(send, recv)
+    await send.connect()
+    const flushes = countFlushes(send)
+
+    const data = Buffer.alloc(8)
+    const sends = []
+    for (let i = 0; i < 50; i++) {
+      data.writeUInt32BE(i, 0)
+      const packet = makePrepare({ data })
+      sends.push(send.sendData(packet))
+      packet.fill(0) // the caller reuses its Buffer at once
+    }
+    const replies = await Promise.all(sends)
+    expect(flushes.calls).toBe(1)
+    replies.forEach((reply, i) => expect(IlpPacket.deserializeIlpFulfill(reply).data.readUInt32BE(0)).toBe(i))
+  })
+
+  test('answers given in one turn go back together, each to its own request', async () => {
+    let release
+    const gate = new Promise((resolve) => { release = resolve })
+    let waiting = 0
+    const { plugin: recv, url } = await receiver(async (packet) => {
+      waiting++
+      await gate // every handler answers in the turn that opens the gate
+      return makeFulfill(IlpPacket.deserializeIlpPrepare(packet).data)
+    })
+    const send = sender(url)
+    plugins.push(send, recv)
+    await send.connect()
+    const flushes = countFlushes(recv)
+
+    const sends = Array.from({ length: 20 }, (_, i) => {
+      const data = Buffer.alloc(8)
+      data.writeUInt32BE(i, 0)
+      return send.sendData(makePrepare({ data }))
+    })
+    while (waiting < 20) await new Promise((resolve) => setTimeout(resolve, 5))
+    release()
+    const replies = await Promise.all(sends)
+    expect(flushes.calls).toBe(1)
+    replies.forEach((reply, i) => expect(IlpPacket.deserializeIlpFulfill(reply).data.readUInt32BE(0)).toBe(i))
+  })
+
+  test('a send made in the same turn as disconnect() goes out before the plugin disconnects', async () => {
+    const { plugin: recv, url } = await receiver((packet) => makeFulfill(IlpPacket.deserializeIlpPrepare(packet).data))
+    const send = sender(url)
+    plugins.push(send, recv)
+    await send.connect()
+    const reply = send.sendData(makePrepare({ data: Buffer.from('last one') }))
+    await send.disconnect()
+    expect(IlpPacket.deserializeIlpFulfill(await reply).data.toString()).toBe('last one')
+  })
+
+  test('if the native side refuses a batch, its sends reject with F00 and it is logged; the next batch works', async () => {
+    const { plugin: recv, url } = await receiver((packet) => makeFulfill(IlpPacket.deserializeIlpPrepare(packet).data))
+    const logged = []
+    const send = new PluginHttp({
+      incoming: { port: 0, host: '127.0.0.1', staticToken: TOKEN },
+      outgoing: { url, staticToken: TOKEN },
+      _log: { error: (...args) => logged.push(args.join(' ')), warn () {}, info () {}, debug () {}, trace () {} }
+    })
+    plugins.push(send, recv)
+    await send.connect()
+    const native = send._native
+    const flush = native.flush.bind(native)
+    native.flush = () => { throw new Error('refused on purpose') }
+
+    const failed = await Promise.allSettled([1, 2, 3].map(() => send.sendData(makePrepare())))
+    for (const outcome of failed) {
+      expect(outcome.status).toBe('rejected')
+      expect(outcome.reason.ilpErrorCode).toBe('F00')
+      expect(outcome.reason.message).toBe('sendData failed: refused on purpose')
+    }
+    expect(logged.some((line) => line.includes('refused on purpose'))).toBe(true)
+
+    native.flush = flush
+    await expect(send.sendData(makePrepare())).resolves.toBeInstanceOf(Buffer)
+  })
+})

@@ -56,6 +56,10 @@ pub enum Error {
 
     #[error("could not sign the outgoing JWT: {0}")]
     JwtSign(String),
+
+    /// A batch `index.js` handed over is malformed (a bug in this package, never user input).
+    #[error("malformed hand-over from index.js: {0}")]
+    Bridge(&'static str),
 }
 
 impl Error {
@@ -80,9 +84,10 @@ impl Error {
             Error::InvalidPrepare(_) => IlpErrorCode::F01,
             Error::InvalidAddressSegment | Error::NoRoute(_) => IlpErrorCode::F02,
             Error::Ildcp(_) => IlpErrorCode::T00,
-            Error::InvalidOption { .. } | Error::InvalidAuthOptions { .. } | Error::JwtSign(_) => {
-                IlpErrorCode::F00
-            }
+            Error::InvalidOption { .. }
+            | Error::InvalidAuthOptions { .. }
+            | Error::JwtSign(_)
+            | Error::Bridge(_) => IlpErrorCode::F00,
         }
     }
 }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tokio::sync::OwnedSemaphorePermit;
 
 /// What the data handler made of one packet.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub enum HandlerOutcome {
     Reply(Bytes),
     /// Threw, rejected or returned something that is not bytes; the text says which.

@@ -10,9 +10,10 @@ use napi_derive::napi;
 
 use crate::config::options::parse_options;
 use crate::core::Plugin;
-use crate::handler::HandlerOutcome;
 use crate::log::SharedLogger;
-use crate::node::bridge::{Batch, JsDataHandler, JsLogger, PendingCalls, SendSettler};
+use crate::node::bridge::{
+    read_outbox, Batch, FromJs, JsDataHandler, JsLogger, PendingCalls, SendSettler,
+};
 use crate::sync::lock;
 
 /// A strong reference to the dispatcher: holding it keeps Node alive while we listen.
@@ -32,7 +33,7 @@ pub struct NativePlugin {
 impl NativePlugin {
     /// `options_json`: `JSON.stringify` of the plugin options; throws naming a bad option.
     /// `dispatch(batch)` is called with incoming packets and `settle_send(batch)` with the
-    /// outcomes of `send_data` calls, each a `Buffer` of records (see `bridge`);
+    /// outcomes of sends (`flush`), each a `Buffer` of records (see `bridge`);
     /// `log(level, message)` for log lines.
     #[napi(constructor, catch_unwind)]
     pub fn new(
@@ -111,34 +112,38 @@ impl NativePlugin {
         })
     }
 
-    /// Sends packet `id`; the outcome comes back through `settle_send` (a record `id`).
-    /// (One long-lived thread-safe function instead of a promise per call: see
-    /// docs/napi-notes.md.)
+    /// Everything one JS turn asked for (`Outbox` in `index.js`; records in `bridge`): each
+    /// `sendData` packet is sent, its outcome coming back through `settle_send` with its id;
+    /// each data-handler answer is delivered (one whose request is gone is dropped and
+    /// counted). Throws, acting on nothing, if the batch is malformed.
+    /// (One call per turn and one long-lived thread-safe function for the outcomes, instead of
+    /// a call and a promise per packet: see docs/napi-notes.md.)
     #[napi(catch_unwind)]
-    pub fn send_data(&self, id: u32, data: BufferSlice) {
-        let sent = self.plugin.send(Bytes::copy_from_slice(&data));
-        let settle = self.settle_send.clone();
-        napi::bindgen_prelude::spawn(async move {
-            settle.settle(id, sent.await);
-        });
-    }
-
-    /// The handler's answer for request `id`; false if that request is gone.
-    #[napi(catch_unwind)]
-    pub fn respond(&self, id: u32, data: BufferSlice) -> bool {
-        self.settle(id, HandlerOutcome::Reply(Bytes::copy_from_slice(&data)))
-    }
-
-    /// The handler failed for request `id` (-> 500); `message` is logged.
-    #[napi(catch_unwind)]
-    pub fn respond_error(&self, id: u32, message: String) -> bool {
-        self.settle(id, HandlerOutcome::Failed(message))
-    }
-
-    /// No data handler was registered for request `id` (-> 502).
-    #[napi(catch_unwind)]
-    pub fn respond_no_handler(&self, id: u32) -> bool {
-        self.settle(id, HandlerOutcome::NoHandler)
+    pub fn flush(&self, batch: BufferSlice) -> napi::Result<()> {
+        let mut sends = Vec::new();
+        for record in read_outbox(&batch)? {
+            match record {
+                FromJs::Send { id, packet } => {
+                    sends.push((id, self.plugin.send(Bytes::copy_from_slice(packet))));
+                }
+                FromJs::Answer { id, outcome } => {
+                    if !self.pending.settle(id, outcome) {
+                        self.plugin.stats().handler_answer_dropped();
+                    }
+                }
+            }
+        }
+        if !sends.is_empty() {
+            // One task handed to tokio per turn; on its worker it starts one task per send.
+            let settle = self.settle_send.clone();
+            napi::bindgen_prelude::spawn(async move {
+                for (id, sent) in sends {
+                    let settle = settle.clone();
+                    tokio::spawn(async move { settle.settle(id, sent.await) });
+                }
+            });
+        }
+        Ok(())
     }
 
     /// Live figures and the effective configuration (secrets redacted), as JSON.
@@ -161,15 +166,6 @@ impl NativePlugin {
 }
 
 impl NativePlugin {
-    /// Delivers a handler answer; one whose request is gone is dropped and counted.
-    fn settle(&self, id: u32, outcome: HandlerOutcome) -> bool {
-        let delivered = self.pending.settle(id, outcome);
-        if !delivered {
-            self.plugin.stats().handler_answer_dropped();
-        }
-        delivered
-    }
-
     fn lock_keep_alive(&self) -> std::sync::MutexGuard<'_, Option<KeepAlive>> {
         lock(&self.keep_alive)
     }

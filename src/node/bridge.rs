@@ -11,12 +11,15 @@
 //! the server's bounds (the handler is still working on it); the late answer is then dropped
 //! (`settle` returns false, the caller counts it).
 //!
-//! Both directions hand over in batches ([`Mailbox`]): the first item put into an empty
-//! mailbox calls the JS function, and the call carries every item put before the JS thread
-//! runs it, packed into one `Buffer` of records (`id: u32 LE | kind: u8 | length: u32 LE |
-//! bytes`, read by `forEachRecord` in `index.js`). Under load the JS thread is entered (and
-//! woken) once per batch instead of once per packet, and one `Buffer` is made per batch; JS
-//! copies each packet out, so no packet is a view of another's memory.
+//! Both directions hand over in batches of records (`id: u32 LE | kind: u8 | length: u32 LE |
+//! bytes`). Towards JS ([`Mailbox`]): the first item put into an empty mailbox calls the JS
+//! function, and the call carries every item put before the JS thread runs it, packed into one
+//! `Buffer` (read by `forEachRecord` in `index.js`); JS copies each packet out, so no packet is
+//! a view of another's memory. From JS ([`read_outbox`]): `index.js`'s `Outbox` collects the
+//! `sendData` calls and the data handler's answers of one JS turn and hands them over in one
+//! `flush` call at the end of the turn. Under load the JS thread is entered (and woken) once
+//! per batch instead of once per packet, and tokio is woken once per turn instead of once per
+//! call.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -28,14 +31,65 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, Status};
 use tokio::sync::oneshot;
 
+use crate::error::Error;
 use crate::handler::{CallSlots, DataHandler, HandlerCall, HandlerFuture, HandlerOutcome};
 use crate::log::{Level, Logger};
 use crate::sync::lock;
 
-/// Record kinds. An incoming packet and a `sendData` reply carry the packet's bytes; a
-/// failed `sendData` carries `code length: u8 | ILP error code | UTF-8 message`.
+/// Record kinds towards JS. An incoming packet and a `sendData` reply carry the packet's
+/// bytes; a failed `sendData` carries `code length: u8 | ILP error code | UTF-8 message`.
 const KIND_PACKET: u8 = 0;
 const KIND_FAILURE: u8 = 1;
+
+/// Record kinds from JS (`OUTBOX_*` in `index.js`): a `sendData` Prepare; the data handler's
+/// reply; its failure (UTF-8 message); no data handler registered (empty).
+const OUTBOX_SEND: u8 = 0;
+const OUTBOX_REPLY: u8 = 1;
+const OUTBOX_HANDLER_FAILED: u8 = 2;
+const OUTBOX_NO_HANDLER: u8 = 3;
+
+/// One record of an outbox batch.
+#[derive(Debug, PartialEq)]
+pub enum FromJs<'a> {
+    /// `sendData(packet)`; its outcome goes back with `id`.
+    Send { id: u32, packet: &'a [u8] },
+    /// The data handler's answer to incoming request `id`.
+    Answer { id: u32, outcome: HandlerOutcome },
+}
+
+/// Reads a whole outbox batch; nothing of it is acted on unless all of it is well-formed.
+pub fn read_outbox(batch: &[u8]) -> Result<Vec<FromJs<'_>>, Error> {
+    let mut records = Vec::new();
+    let mut rest = batch;
+    while !rest.is_empty() {
+        let (head, tail) = rest
+            .split_at_checked(9)
+            .ok_or(Error::Bridge("a record header is cut short"))?;
+        let id = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let length = u32::from_le_bytes([head[5], head[6], head[7], head[8]]) as usize;
+        let (bytes, tail) = tail
+            .split_at_checked(length)
+            .ok_or(Error::Bridge("a record is longer than the batch"))?;
+        records.push(match head[4] {
+            OUTBOX_SEND => FromJs::Send { id, packet: bytes },
+            OUTBOX_REPLY => FromJs::Answer {
+                id,
+                outcome: HandlerOutcome::Reply(Bytes::copy_from_slice(bytes)),
+            },
+            OUTBOX_HANDLER_FAILED => FromJs::Answer {
+                id,
+                outcome: HandlerOutcome::Failed(String::from_utf8_lossy(bytes).into_owned()),
+            },
+            OUTBOX_NO_HANDLER => FromJs::Answer {
+                id,
+                outcome: HandlerOutcome::NoHandler,
+            },
+            _ => return Err(Error::Bridge("unknown record kind")),
+        });
+        rest = tail;
+    }
+    Ok(records)
+}
 
 /// One item for JS: an id and what belongs to it.
 pub struct Record {
@@ -293,5 +347,68 @@ impl Logger for JsLogger {
             FnArgs::from((level.as_str().to_owned(), message)),
             ThreadsafeFunctionCallMode::NonBlocking,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: u32, kind: u8, bytes: &[u8]) -> Vec<u8> {
+        let mut out = id.to_le_bytes().to_vec();
+        out.push(kind);
+        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(bytes);
+        out
+    }
+
+    #[test]
+    fn an_outbox_batch_reads_back_in_order() {
+        let batch = [
+            record(7, OUTBOX_SEND, b"prepare"),
+            record(u32::MAX, OUTBOX_REPLY, b"fulfill"),
+            record(0, OUTBOX_HANDLER_FAILED, "boom \u{1F4A5}".as_bytes()),
+            record(3, OUTBOX_NO_HANDLER, b""),
+            record(8, OUTBOX_SEND, b""),
+        ]
+        .concat();
+        assert_eq!(
+            read_outbox(&batch).unwrap(),
+            vec![
+                FromJs::Send {
+                    id: 7,
+                    packet: b"prepare"
+                },
+                FromJs::Answer {
+                    id: u32::MAX,
+                    outcome: HandlerOutcome::Reply(Bytes::from_static(b"fulfill"))
+                },
+                FromJs::Answer {
+                    id: 0,
+                    outcome: HandlerOutcome::Failed("boom \u{1F4A5}".into())
+                },
+                FromJs::Answer {
+                    id: 3,
+                    outcome: HandlerOutcome::NoHandler
+                },
+                FromJs::Send { id: 8, packet: b"" },
+            ]
+        );
+        assert_eq!(read_outbox(&[]).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_malformed_outbox_batch_is_refused_whole() {
+        let good = record(1, OUTBOX_SEND, b"abc");
+        for bad in [
+            [good.clone(), good[..5].to_vec()].concat(),
+            [good.clone(), good[..good.len() - 1].to_vec()].concat(),
+            [good.clone(), record(2, 9, b"")].concat(),
+        ] {
+            assert!(
+                matches!(read_outbox(&bad), Err(Error::Bridge(_))),
+                "{bad:?}"
+            );
+        }
     }
 }
