@@ -2,8 +2,13 @@
 // The install step (scripts/install.js) as users meet it, from packed tarballs in fresh projects:
 //
 // 1. The source fallback: the root package alone (no platform package) builds the addon with
-//    cargo in the consumer's project (release; cargo's target folder is a temporary directory,
-//    removed after), loads it, carries a packet. The one source build of the suite: slow.
+//    cargo in the consumer's project (release), loads it, carries a packet. The one source
+//    build of the suite: CARGO_TARGET_DIR points it at this checkout's target folder, so the
+//    dependencies `npm install` compiled are reused and only this crate is compiled (about a
+//    minute instead of several).
+// 1b. Without CARGO_TARGET_DIR, cargo's target folder is a temporary directory removed after:
+//    checked with a stand-in cargo that "builds" by copying this checkout's addon (so nothing
+//    is compiled twice).
 // 2. Prebuilt + install scripts allowed + cargo not on PATH: the script sees the prebuilt
 //    load and compiles nothing. (consumer-connector.test.js covers npm's default, where npm
 //    11.19+ blocks the dependency's install script and the loader finds the prebuilt alone.)
@@ -19,6 +24,7 @@ const os = require('os')
 const path = require('path')
 const { PACKAGE, SHIPPED, consumerEnv, packRoot, packPlatform, makeProject, ROUND_TRIP_SCRIPT } = require('./support/packages')
 const { platformTuple, addonFileName } = require('../scripts/platform')
+const { cdylibName } = require('../scripts/build')
 
 const root = path.join(__dirname, '..')
 const TUPLE = platformTuple()
@@ -52,7 +58,7 @@ test('source fallback: the packed root alone builds with cargo in the consumer p
   const before = leftoverBuildDirs()
   const tarball = packRoot(work)
   const consumer = allowingProject(path.join(work, 'source'))
-  const env = consumerEnv()
+  const env = { ...consumerEnv(), CARGO_TARGET_DIR: process.env.CARGO_TARGET_DIR || path.join(root, 'target') }
   const started = Date.now()
   const result = npmInstall(consumer, [tarball], env)
   expect(result.stderr + result.stdout).toContain(`building the addon from source for ${TUPLE}`)
@@ -67,6 +73,44 @@ test('source fallback: the packed root alone builds with cargo in the consumer p
   const out = execFileSync(process.execPath, ['-e', ROUND_TRIP_SCRIPT], { cwd: consumer, env, timeout: 30000 }).toString()
   expect(out).toContain('round trip ok')
 }, 15 * 60 * 1000)
+
+test('source fallback without CARGO_TARGET_DIR: cargo builds in a temporary folder, removed after; the result is installed and loads', () => {
+  const before = leftoverBuildDirs()
+  const bin = path.join(work, 'stand-in-cargo')
+  const calls = path.join(work, 'cargo-calls.json')
+  fs.mkdirSync(bin, { recursive: true })
+  // `cargo build ... --target-dir DIR --release`: writes DIR/release/<cdylib> (a copy of this
+  // checkout's addon) and records its arguments and whether DIR existed.
+  const cargo = `#!/usr/bin/env node
+const fs = require('fs'); const path = require('path'); const args = process.argv.slice(2)
+if (args[0] === '--version') { console.log('cargo 1.95.0 (stand-in)'); process.exit(0) }
+const dir = args[args.indexOf('--target-dir') + 1]
+const existed = fs.existsSync(dir)
+fs.mkdirSync(path.join(dir, 'release'), { recursive: true })
+fs.copyFileSync(${JSON.stringify(BUILT_ADDON)}, path.join(dir, 'release', ${JSON.stringify(cdylibName())}))
+fs.writeFileSync(${JSON.stringify(calls)}, JSON.stringify({ args, existed }))
+`
+  fs.writeFileSync(path.join(bin, 'cargo'), cargo, { mode: 0o755 })
+  fs.writeFileSync(path.join(bin, 'rustc'), '#!/bin/sh\necho "rustc 1.95.0 (stand-in)"\n', { mode: 0o755 })
+  const env = consumerEnv({ withoutCargo: true })
+  env.PATH = [bin, env.PATH].join(path.delimiter)
+  const consumer = allowingProject(path.join(work, 'source-temp'))
+  const result = npmInstall(consumer, [packRoot(work)], env)
+  expect(result.stderr + result.stdout).toContain(`building the addon from source for ${TUPLE}`)
+  expect(result.status).toBe(0)
+
+  const { args, existed } = JSON.parse(fs.readFileSync(calls, 'utf8'))
+  const targetDir = args[args.indexOf('--target-dir') + 1]
+  expect(path.basename(targetDir).startsWith(BUILD_DIR_PREFIX)).toBe(true)
+  expect(existed).toBe(true) // made by the install script, before cargo ran
+  expect(args).toEqual(expect.arrayContaining(['build', '--lib', '--locked', '--release']))
+  expect(fs.existsSync(targetDir)).toBe(false)
+  expect(leftoverBuildDirs()).toEqual(before)
+  const installed = path.join(consumer, 'node_modules', PACKAGE)
+  expect(fs.existsSync(path.join(installed, addonFileName(TUPLE)))).toBe(true)
+  const out = execFileSync(process.execPath, ['-e', ROUND_TRIP_SCRIPT], { cwd: consumer, env, timeout: 30000 }).toString()
+  expect(out).toContain('round trip ok')
+}, 5 * 60 * 1000)
 
 testPrebuilt('prebuilt, install script allowed, cargo not on PATH: the script uses the prebuilt and compiles nothing', () => {
   const consumer = allowingProject(path.join(work, 'prebuilt'))

@@ -10,7 +10,9 @@
 // the file the generated loader (binding.js) tries first (see ADDON_FILE).
 // When this package is being installed as a dependency of another project, cargo's target
 // folder is a temporary directory, removed afterwards, so no build folder is left inside the
-// consumer's node_modules. If cargo or a new enough Rust is missing, it exits with one message
+// consumer's node_modules. If CARGO_TARGET_DIR is set, cargo builds there instead, as it
+// always does with that variable (a folder kept between builds: compiled dependencies are
+// reused, and __test__/pack.test.js uses it to build against the checkout's own target). If cargo or a new enough Rust is missing, it exits with one message
 // naming the platform and what to install.
 const { spawnSync } = require('child_process')
 const fs = require('fs')
@@ -71,7 +73,7 @@ function cdylibName () {
 function build ({ debug, why = 'requested' }) {
   checkToolchain(why)
   const installedAsDependency = ROOT.split(path.sep).includes('node_modules')
-  const tempTarget = installedAsDependency
+  const tempTarget = installedAsDependency && !process.env.CARGO_TARGET_DIR
     ? fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}-build-`))
     : undefined
   const targetDir = tempTarget || process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target')
@@ -98,6 +100,6 @@ function build ({ debug, why = 'requested' }) {
   }
 }
 
-module.exports = { build, ADDON_FILE }
+module.exports = { build, cdylibName, ADDON_FILE }
 
 if (require.main === module) build({ debug: process.argv.includes('--debug') })
