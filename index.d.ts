@@ -197,6 +197,13 @@ declare namespace PluginHttp {
      * and `config.incoming.jwtSecrets` count the configured credentials.
      */
     config: Record<string, unknown>
+    /**
+     * The process's tokio runtime (shared by every plugin): its worker threads
+     * (ILP_PLUGIN_HTTP_RS_WORKER_THREADS) and whether tokio's LIFO slot is on (false in the
+     * published builds; true in a source build whose RUSTFLAGS replaced .cargo/config.toml's).
+     * null if the addon could not build its runtime and runs on napi-rs's default one.
+     */
+    runtime: { workerThreads: number, lifoSlot: boolean } | null
   }
 
   type DataHandler = (data: Buffer) => Buffer | Uint8Array | Promise<Buffer | Uint8Array>

@@ -2,7 +2,7 @@
 // The tokio runtime's size (issue 13, item 5): ILP_PLUGIN_HTTP_RS_WORKER_THREADS sets the number
 // of worker threads of the whole process, is checked when the package loads (a bad value is a
 // RangeError naming the variable, not a silent default), and unset gives the documented
-// default. Each case runs in a child process, because the addon reads the variable once, when
+// default; getAdminInfo().runtime reports it, and that tokio's LIFO slot is off. Each case runs in a child process, because the addon reads the variable once, when
 // it is loaded, and counts the process's tokio worker threads in /proc/self/task after a
 // plugin connected (its server runs on the runtime).
 const { execFile } = require('child_process')
@@ -38,7 +38,7 @@ async function settledCount () {
 plugin.connect()
   .then(settledCount)
   .then((count) => {
-    console.log(count)
+    console.log(JSON.stringify({ count, runtime: plugin.getAdminInfo().runtime }))
     return plugin.disconnect()
   })
 `
@@ -62,7 +62,11 @@ test.each([
 ])('%s=%p gives %p tokio worker threads', async (value, expected) => {
   const { code, stdout, stderr } = await runChild(value)
   expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
-  expect(Number(stdout)).toBe(expected)
+  const { count, runtime } = JSON.parse(stdout)
+  expect(count).toBe(expected)
+  // getAdminInfo() tells the same, and that tokio runs without its LIFO slot (src/node/runtime.rs:
+  // built with --cfg tokio_unstable from .cargo/config.toml).
+  expect(runtime).toEqual({ workerThreads: expected, lifoSlot: false })
 })
 
 test.each(['0', '-1', '1.5', 'two', '65', ' 2', '1e1'])('%p is refused when the package loads', async (value) => {

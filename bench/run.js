@@ -82,7 +82,8 @@ async function main () {
       impls: list(args['through-impls'], THROUGH_IMPLS.map((t) => t.id)),
       trace: !!args['through-trace'],
       workers: list(args['through-workers'], []).map((v) => int(v, 'through-workers', 1)),
-      h2c: !!args['through-h2c']
+      h2c: !!args['through-h2c'],
+      oursAt: list(args['ours-at'], []).map((dir) => path.resolve(dir))
     }
   }
   config.through.warmupMs = config.warmupMs

@@ -41,10 +41,11 @@ const THROUGH_IMPLS = [
  * The rows of one round, in the order they run: each of `impls`, and after `ours` one more
  * row of ours per entry of `workers` with ILP_PLUGIN_HTTP_RS_WORKER_THREADS set to it in all
  * three processes (`--through-workers 1,2`), and with `h2c` one row of ours over h2c between
- * the processes (`--through-h2c`). Row: `{ id, impl, label, env, args }` (`args` go to all
- * three processes).
+ * the processes (`--through-h2c`), and the rows of ours (and h2c) once more per other checkout
+ * in `oursAt` (`--ours-at DIR,…`: its own built addon, for before/after comparisons). Row:
+ * `{ id, impl, label, env, args }` (`args` go to all three processes).
  */
-function throughRows (impls, { workers = [], h2c = false } = {}) {
+function throughRows (impls, { workers = [], h2c = false, oursAt = [] } = {}) {
   const rows = []
   for (const { id, label } of THROUGH_IMPLS) {
     if (!impls.includes(id)) continue
@@ -54,6 +55,11 @@ function throughRows (impls, { workers = [], h2c = false } = {}) {
       rows.push({ id: `ours-w${w}`, impl: 'ours', label: `this plugin, ${w} tokio worker${w === 1 ? '' : 's'}`, env: { ILP_PLUGIN_HTTP_RS_WORKER_THREADS: String(w) }, args: [] })
     }
     if (h2c) rows.push({ id: 'ours-h2c', impl: 'ours', label: 'this plugin, h2c', env: {}, args: ['--http2'] })
+    for (const dir of oursAt) {
+      const env = { ILP_PLUGIN_HTTP_RS_BENCH_PACKAGE: dir }
+      rows.push({ id: `ours@${path.basename(dir)}`, impl: 'ours', label: `this plugin (${dir})`, env, args: [] })
+      if (h2c) rows.push({ id: `ours-h2c@${path.basename(dir)}`, impl: 'ours', label: `this plugin, h2c (${dir})`, env, args: ['--http2'] })
+    }
   }
   return rows
 }

@@ -102,6 +102,9 @@ function varOctets (b) { return Buffer.concat([oerLength(b.length), b]) }
   await receiver.connect()
   const sender = new Plugin({ incoming: { port: 0, host: '127.0.0.1', staticToken: 'to-sender' }, outgoing: { url: 'http://127.0.0.1:' + receiver.port + '/', staticToken: 'to-receiver' } })
   await sender.connect()
+  // Our builds run tokio without its LIFO slot (src/node/runtime.rs, .cargo/config.toml).
+  const { runtime } = sender.getAdminInfo()
+  if (!runtime || runtime.lifoSlot !== false) throw new Error('built without --cfg tokio_unstable: ' + JSON.stringify(runtime))
   const reply = await sender.sendData(prepare)
   if (!seen || !seen.equals(prepare)) throw new Error('the data handler did not get the Prepare byte for byte')
   if (!reply.equals(fulfill)) throw new Error('the reply is not the Fulfill byte for byte')

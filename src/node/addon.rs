@@ -14,6 +14,7 @@ use crate::log::SharedLogger;
 use crate::node::bridge::{
     read_outbox, Batch, FromJs, JsDataHandler, JsLogger, PendingCalls, SendSettler,
 };
+use crate::node::runtime::runtime_info;
 use crate::sync::lock;
 
 /// A strong reference to the dispatcher: holding it keeps Node alive while we listen.
@@ -146,10 +147,19 @@ impl NativePlugin {
         Ok(())
     }
 
-    /// Live figures and the effective configuration (secrets redacted), as JSON.
+    /// Live figures, the effective configuration (secrets redacted) and how the process's
+    /// tokio runtime was built, as JSON.
     #[napi(catch_unwind)]
     pub fn admin_info(&self) -> String {
-        self.plugin.admin_info().to_string()
+        let mut info = self.plugin.admin_info();
+        info["runtime"] = match runtime_info() {
+            Some(runtime) => serde_json::json!({
+                "workerThreads": runtime.worker_threads,
+                "lifoSlot": runtime.lifo_slot,
+            }),
+            None => serde_json::Value::Null,
+        };
+        info.to_string()
     }
 
     /// The same figures in the Prometheus text format, metric names prefixed with `prefix`.

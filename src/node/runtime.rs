@@ -8,6 +8,19 @@
 //! therefore [`DEFAULT_WORKER_THREADS`]; `ILP_PLUGIN_HTTP_RS_WORKER_THREADS` overrides it for
 //! the whole process (`index.js` refuses a bad value before the addon loads; the README's
 //! "Performance" section says what to choose).
+//!
+//! The runtime also runs without tokio's LIFO slot. With it, a task woken by the running task
+//! runs next, ahead of every task already waiting: an HTTP/2 session woken by one stream's
+//! answer writes that answer alone before the turn's other answers are even taken, and the
+//! connector pays a `writev` (and the tasks' ping-pong) per packet. Without it, woken tasks
+//! queue in order (through ilp-connector, 64 in flight, h2c: `writev` per packet 1.9 -> 1.1,
+//! connector CPU per packet -16% over HTTP/1.1 and -15% over h2c; docs/bench.md).
+//! `Builder::disable_lifo_slot` is one of tokio's unstable APIs: `.cargo/config.toml` builds
+//! with `--cfg tokio_unstable` (so do the source build and `npm run package`); a build without
+//! it (e.g. `RUSTFLAGS` set, which replaces the config's flags) works the same, only slower,
+//! and says so in `getAdminInfo().runtime.lifoSlot`.
+
+use std::sync::OnceLock;
 
 /// Environment variable overriding the number of tokio worker threads.
 pub const WORKER_THREADS_ENV: &str = "ILP_PLUGIN_HTTP_RS_WORKER_THREADS";
@@ -17,6 +30,23 @@ pub const DEFAULT_WORKER_THREADS: usize = 1;
 
 /// The largest value accepted (`MAX_WORKER_THREADS` in `index.js`).
 pub const MAX_WORKER_THREADS: usize = 64;
+
+/// Whether this build runs tokio without its LIFO slot (built with `--cfg tokio_unstable`).
+pub const LIFO_SLOT_DISABLED: bool = cfg!(tokio_unstable);
+
+/// How the runtime was built, for `getAdminInfo().runtime`.
+#[derive(Debug, Clone, Copy)]
+pub struct RuntimeInfo {
+    pub worker_threads: usize,
+    pub lifo_slot: bool,
+}
+
+static RUNTIME_INFO: OnceLock<RuntimeInfo> = OnceLock::new();
+
+/// The runtime the addon built when it loaded; `None` if it had to fall back to napi-rs's.
+pub fn runtime_info() -> Option<RuntimeInfo> {
+    RUNTIME_INFO.get().copied()
+}
 
 /// The worker count for the variable's value: the default when unset or empty, the number
 /// when it is an integer from 1 to [`MAX_WORKER_THREADS`] (digits only), else an error.
@@ -45,12 +75,16 @@ pub fn worker_threads(value: Option<&str>) -> Result<usize, String> {
 fn init() {
     let workers = worker_threads(std::env::var(WORKER_THREADS_ENV).ok().as_deref())
         .unwrap_or(DEFAULT_WORKER_THREADS);
-    if let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(workers).enable_all();
+    #[cfg(tokio_unstable)]
+    builder.disable_lifo_slot();
+    if let Ok(runtime) = builder.build() {
         napi::bindgen_prelude::create_custom_tokio_runtime(runtime);
+        let _ = RUNTIME_INFO.set(RuntimeInfo {
+            worker_threads: workers,
+            lifo_slot: !LIFO_SLOT_DISABLED,
+        });
     }
 }
 
