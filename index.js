@@ -316,6 +316,9 @@ const EMPTY = Buffer.alloc(0)
 
 /** Size of the record header: `id: u32 LE | kind: u8 | length: u32 LE`. */
 const RECORD_HEADER = 9
+/** The outbox's staging Buffer: at least this large when made, kept after a flush up to the other. */
+const STAGING_MIN = 16 * 1024
+const STAGING_KEPT = 1024 * 1024
 
 /**
  * The sendData calls and data-handler answers of one JS turn, handed to Rust in one call
@@ -323,8 +326,9 @@ const RECORD_HEADER = 9
  * runs after the turn's promise callbacks too), in the record layout `forEachRecord` reads.
  * Under load ilp-connector makes many calls per turn; one native call and one wake-up of
  * tokio then carry them all. Each packet is copied in when it is put, so the caller may reuse
- * its Buffer at once (as when the call copied it itself). The staging Buffer is reused: Rust
- * copies everything out during the call.
+ * its Buffer at once (as when the call copied it itself). The staging Buffer is reused (Rust
+ * copies everything out during the call); it is made on first use and let go after a batch
+ * larger than STAGING_KEPT, so an idle plugin holds none and a burst does not pin memory.
  */
 class Outbox {
   /**
@@ -334,7 +338,7 @@ class Outbox {
   constructor (flush, failed) {
     this._flush = flush
     this._failed = failed
-    this._staging = Buffer.allocUnsafe(64 * 1024)
+    this._staging = EMPTY
     this._used = 0
     this._count = 0
     this._scheduled = false
@@ -356,7 +360,7 @@ class Outbox {
   _reserve (id, kind, length) {
     const end = this._used + RECORD_HEADER + length
     if (end > this._staging.length) {
-      const grown = Buffer.allocUnsafe(Math.max(end, 2 * this._staging.length))
+      const grown = Buffer.allocUnsafe(Math.max(end, 2 * this._staging.length, STAGING_MIN))
       this._staging.copy(grown, 0, 0, this._used)
       this._staging = grown
     }
@@ -387,6 +391,7 @@ class Outbox {
       forEachRecord(batch, (id, kind) => records.push({ id, kind }))
       this._failed(records, err)
     }
+    if (this._used === 0 && this._staging.length > STAGING_KEPT) this._staging = EMPTY
   }
 }
 

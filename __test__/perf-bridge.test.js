@@ -136,6 +136,26 @@ describe('outbox: sendData calls and handler answers of one turn, handed over to
     replies.forEach((reply, i) => expect(IlpPacket.deserializeIlpFulfill(reply).data.readUInt32BE(0)).toBe(i))
   })
 
+  test('a turn staging more than 1 MiB (40 sends of 32 KB): each arrives intact, and the next turn still works', async () => {
+    const { plugin: recv, url } = await receiver((packet) => makeFulfill(IlpPacket.deserializeIlpPrepare(packet).data.subarray(0, 8)))
+    const send = sender(url)
+    plugins.push(send, recv)
+    await send.connect()
+    const flushes = countFlushes(send)
+    const big = Array.from({ length: 40 }, (_, i) => {
+      const data = Buffer.alloc(32000, i)
+      data.writeUInt32BE(i, 0)
+      return send.sendData(makePrepare({ data }))
+    })
+    const replies = await Promise.all(big)
+    expect(flushes.calls).toBe(1)
+    replies.forEach((reply, i) => expect(IlpPacket.deserializeIlpFulfill(reply).data.readUInt32BE(0)).toBe(i))
+    const small = Buffer.alloc(8)
+    small.writeUInt32BE(99, 0)
+    const reply = await send.sendData(makePrepare({ data: small }))
+    expect(IlpPacket.deserializeIlpFulfill(reply).data.readUInt32BE(0)).toBe(99)
+  })
+
   test('answers given in one turn go back together, each to its own request', async () => {
     let release
     const gate = new Promise((resolve) => { release = resolve })
