@@ -22,6 +22,9 @@ const DIST = path.join(ROOT, 'dist')
 const NAPI = path.join(path.dirname(require.resolve('@napi-rs/cli/package.json')), 'dist', 'cli.js')
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
 
+/** The flag .cargo/config.toml gives every build. */
+const UNSTABLE_CFG = '--cfg tokio_unstable'
+
 /** Rust triple -> napi platform name, as `napi create-npm-dirs` names npm/<platform>/. */
 const PLATFORMS = {
   'x86_64-unknown-linux-gnu': 'linux-x64-gnu',
@@ -50,8 +53,13 @@ function checkTools (triples) {
 function buildTarget (triple, outDir) {
   // cargo-zigbuild reads a `.2.17` suffix as the glibc version to link against.
   const target = triple.endsWith('-gnu') ? `${triple}.${GLIBC_BASELINE}` : triple
+  // `napi build` sets RUSTFLAGS for musl targets (-crt-static), which makes cargo ignore
+  // .cargo/config.toml's flags: pass the config's --cfg tokio_unstable (src/node/runtime.rs)
+  // in RUSTFLAGS, which napi extends. The round trips of `npm run test:platforms` check it.
+  const rustflags = process.env.RUSTFLAGS || ''
+  const env = { ...process.env, RUSTFLAGS: rustflags.includes(UNSTABLE_CFG) ? rustflags : `${rustflags} ${UNSTABLE_CFG}`.trim() }
   run(process.execPath, [NAPI, 'build', '--platform', '--release', '--cross-compile', '--target', target,
-    '--output-dir', outDir, '--js', 'binding.js', '--dts', 'binding.d.ts'])
+    '--output-dir', outDir, '--js', 'binding.js', '--dts', 'binding.d.ts'], { env })
 }
 
 /** The generated loader does not depend on the target; keep the committed copy current. */
