@@ -113,7 +113,7 @@ impl Plugin {
     }
 
     /// The plugin's counters.
-    pub fn stats(&self) -> &Stats {
+    pub fn stats(&self) -> &Arc<Stats> {
         &self.stats
     }
 

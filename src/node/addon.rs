@@ -117,33 +117,35 @@ impl NativePlugin {
     /// `sendData` packet is sent, its outcome coming back through `settle_send` with its id;
     /// each data-handler answer is delivered (one whose request is gone is dropped and
     /// counted). Throws, acting on nothing, if the batch is malformed.
+    /// The JS thread only checks and copies the batch and hands it to tokio in one task, which
+    /// delivers the answers and starts the sends there: their wake-ups stay on the worker
+    /// instead of each one waking it from the JS thread.
     /// (One call per turn and one long-lived thread-safe function for the outcomes, instead of
     /// a call and a promise per packet: see docs/napi-notes.md.)
     #[napi(catch_unwind)]
     pub fn flush(&self, batch: BufferSlice) -> napi::Result<()> {
         let mut sends = Vec::new();
-        for record in read_outbox(&batch)? {
+        let mut answers = Vec::new();
+        for record in read_outbox(&Bytes::copy_from_slice(&batch))? {
             match record {
-                FromJs::Send { id, packet } => {
-                    sends.push((id, self.plugin.send(Bytes::copy_from_slice(packet))));
-                }
-                FromJs::Answer { id, outcome } => {
-                    if !self.pending.settle(id, outcome) {
-                        self.plugin.stats().handler_answer_dropped();
-                    }
-                }
+                FromJs::Send { id, packet } => sends.push((id, self.plugin.send(packet))),
+                FromJs::Answer { id, outcome } => answers.push((id, outcome)),
             }
         }
-        if !sends.is_empty() {
-            // One task handed to tokio per turn; on its worker it starts one task per send.
-            let settle = self.settle_send.clone();
-            napi::bindgen_prelude::spawn(async move {
-                for (id, sent) in sends {
-                    let settle = settle.clone();
-                    tokio::spawn(async move { settle.settle(id, sent.await) });
+        let pending = self.pending.clone();
+        let stats = self.plugin.stats().clone();
+        let settle = self.settle_send.clone();
+        napi::bindgen_prelude::spawn(async move {
+            for (id, outcome) in answers {
+                if !pending.settle(id, outcome) {
+                    stats.handler_answer_dropped();
                 }
-            });
-        }
+            }
+            for (id, sent) in sends {
+                let settle = settle.clone();
+                tokio::spawn(async move { settle.settle(id, sent.await) });
+            }
+        });
         Ok(())
     }
 

@@ -50,35 +50,40 @@ const OUTBOX_NO_HANDLER: u8 = 3;
 
 /// One record of an outbox batch.
 #[derive(Debug, PartialEq)]
-pub enum FromJs<'a> {
+pub enum FromJs {
     /// `sendData(packet)`; its outcome goes back with `id`.
-    Send { id: u32, packet: &'a [u8] },
+    Send { id: u32, packet: Bytes },
     /// The data handler's answer to incoming request `id`.
     Answer { id: u32, outcome: HandlerOutcome },
 }
 
 /// Reads a whole outbox batch; nothing of it is acted on unless all of it is well-formed.
-pub fn read_outbox(batch: &[u8]) -> Result<Vec<FromJs<'_>>, Error> {
+/// Packets and replies are views of `batch` (the one copy of it the caller made).
+pub fn read_outbox(batch: &Bytes) -> Result<Vec<FromJs>, Error> {
     let mut records = Vec::new();
-    let mut rest = batch;
-    while !rest.is_empty() {
-        let (head, tail) = rest
-            .split_at_checked(9)
+    let mut at = 0;
+    while at < batch.len() {
+        let head = batch
+            .get(at..at + 9)
             .ok_or(Error::Bridge("a record header is cut short"))?;
         let id = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
         let length = u32::from_le_bytes([head[5], head[6], head[7], head[8]]) as usize;
-        let (bytes, tail) = tail
-            .split_at_checked(length)
+        let kind = head[4];
+        let start = at + 9;
+        let end = start
+            .checked_add(length)
+            .filter(|end| *end <= batch.len())
             .ok_or(Error::Bridge("a record is longer than the batch"))?;
-        records.push(match head[4] {
+        let bytes = batch.slice(start..end);
+        records.push(match kind {
             OUTBOX_SEND => FromJs::Send { id, packet: bytes },
             OUTBOX_REPLY => FromJs::Answer {
                 id,
-                outcome: HandlerOutcome::Reply(Bytes::copy_from_slice(bytes)),
+                outcome: HandlerOutcome::Reply(bytes),
             },
             OUTBOX_HANDLER_FAILED => FromJs::Answer {
                 id,
-                outcome: HandlerOutcome::Failed(String::from_utf8_lossy(bytes).into_owned()),
+                outcome: HandlerOutcome::Failed(String::from_utf8_lossy(&bytes).into_owned()),
             },
             OUTBOX_NO_HANDLER => FromJs::Answer {
                 id,
@@ -86,7 +91,7 @@ pub fn read_outbox(batch: &[u8]) -> Result<Vec<FromJs<'_>>, Error> {
             },
             _ => return Err(Error::Bridge("unknown record kind")),
         });
-        rest = tail;
+        at = end;
     }
     Ok(records)
 }
@@ -373,11 +378,11 @@ mod tests {
         ]
         .concat();
         assert_eq!(
-            read_outbox(&batch).unwrap(),
+            read_outbox(&Bytes::from(batch)).unwrap(),
             vec![
                 FromJs::Send {
                     id: 7,
-                    packet: b"prepare"
+                    packet: Bytes::from_static(b"prepare")
                 },
                 FromJs::Answer {
                     id: u32::MAX,
@@ -391,10 +396,13 @@ mod tests {
                     id: 3,
                     outcome: HandlerOutcome::NoHandler
                 },
-                FromJs::Send { id: 8, packet: b"" },
+                FromJs::Send {
+                    id: 8,
+                    packet: Bytes::new()
+                },
             ]
         );
-        assert_eq!(read_outbox(&[]).unwrap(), vec![]);
+        assert_eq!(read_outbox(&Bytes::new()).unwrap(), vec![]);
     }
 
     #[test]
@@ -406,7 +414,10 @@ mod tests {
             [good.clone(), record(2, 9, b"")].concat(),
         ] {
             assert!(
-                matches!(read_outbox(&bad), Err(Error::Bridge(_))),
+                matches!(
+                    read_outbox(&Bytes::from(bad.clone())),
+                    Err(Error::Bridge(_))
+                ),
                 "{bad:?}"
             );
         }
