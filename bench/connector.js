@@ -15,7 +15,8 @@
 // (rate limit, deduplicate, max packet amount, balance, expiry, fulfillment validation, stats)
 // to bob and the Fulfill travels back. Each account's `rateLimit` is raised far above what
 // this machine can send (the default is 10,000 packets per minute per account). Prints
-// `ready <alice's port>` and runs until killed. The connector's own log (riverpig) is
+// `ready <alice's port>` and runs until killed; SIGTERM exits normally, so a V8 profile asked
+// for with --cpu-prof (run.js --through-profile) is written. The connector's own log (riverpig) is
 // discarded, so nothing is written to the pipes during a measurement.
 const { Writable } = require('stream')
 const { parseArgs, PLUGIN_MODULES, bindOriginalToLoopback, pluginOptions, boundPort, say } = require('./common')
@@ -24,6 +25,7 @@ const CONNECTOR_ADDRESS = 'test.connector' // the sender's Prepares go to test.c
 const UNUSED_URL = 'http://127.0.0.1:9/unused'
 
 async function main () {
+  process.on('SIGTERM', () => process.exit(0))
   const args = parseArgs(process.argv.slice(2))
   const impl = args.impl || 'ours'
   if (!Object.hasOwn(PLUGIN_MODULES, impl)) throw new Error(`--impl must be ours, orig or floor, not ${impl}`)

@@ -8,11 +8,12 @@
 //                     [--out docs] [--rust-bin target/release/examples/bench_pair]
 //                     [--scenarios pair,connector] [--through-in-flight 64] [--through-data 1024]
 //                     [--through-impls floor,ours,orig] [--through-trace] [--through-workers 1,2]
-//                     [--through-h2c] [--pair-workers 1,2] [--ours-at DIR,DIR]
+//                     [--through-h2c] [--through-profile DIR] [--pair-workers 1,2] [--ours-at DIR,DIR]
 //
 // Two scenarios. `pair` (below) measures plugin pairs; `connector` (bench/through.js) runs the
 // plugin where operators run it: sender → ilp-connector → receiver, three processes, with our
-// plugin, 1.6.1 and a floor plugin (bench/floor.js, raw TCP frames) as rows, static tokens.
+// plugin, 1.6.1 and a floor plugin (bench/floor.js, raw TCP frames) as rows, static tokens;
+// `--through-profile DIR` also writes a V8 CPU profile of the connector for each of its runs.
 //
 // Each run is a pair of processes on 127.0.0.1: a receiver (bench/receiver.js: a plugin whose
 // data handler returns a pre-built Fulfill) and a sender (bench/sender.js: `sendData` with a
@@ -83,7 +84,8 @@ async function main () {
       trace: !!args['through-trace'],
       workers: list(args['through-workers'], []).map((v) => int(v, 'through-workers', 1)),
       h2c: !!args['through-h2c'],
-      oursAt: list(args['ours-at'], []).map((dir) => path.resolve(dir))
+      oursAt: list(args['ours-at'], []).map((dir) => path.resolve(dir)),
+      profileDir: args['through-profile'] ? path.resolve(args['through-profile']) : undefined
     }
   }
   config.through.warmupMs = config.warmupMs

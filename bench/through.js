@@ -73,7 +73,8 @@ const FIGURES = [
 
 /**
  * One run: receiver, connector, sender (in that order, each waiting for the previous one's
- * `ready`); returns the figures. `settings`: { auth, inFlight, dataBytes, warmupMs, durationMs }.
+ * `ready`); returns the figures. `settings`: { auth, inFlight, dataBytes, warmupMs, durationMs,
+ * trace, profileDir }.
  */
 async function runThrough (row, settings, clkTck) {
   const { auth, inFlight, dataBytes, warmupMs, durationMs } = settings
@@ -81,7 +82,10 @@ async function runThrough (row, settings, clkTck) {
   const receiver = start(...node('receiver.js', []))
   try {
     const [, receiverPort] = await receiver.waitFor(/^ready (\d+)$/, 20000)
-    const connector = start(...node('connector.js', ['--to', `http://127.0.0.1:${receiverPort}/`]))
+    const [nodePath, connectorArgs, env] = node('connector.js', ['--to', `http://127.0.0.1:${receiverPort}/`])
+    // --through-profile DIR: a V8 CPU profile of the connector per run, in DIR/<row id>/.
+    if (settings.profileDir) connectorArgs.unshift('--cpu-prof', `--cpu-prof-dir=${path.join(settings.profileDir, row.id)}`)
+    const connector = start(nodePath, connectorArgs, env)
     try {
       const [, connectorPort] = await connector.waitFor(/^ready (\d+)$/, 30000)
       const sender = start(...node('sender.js', [
