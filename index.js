@@ -136,7 +136,11 @@ class PluginHttp extends EventEmitter {
       this._nextSendId = (id + 1) >>> 0
       this._sends.set(id, { resolve, reject })
       if (this._sends.size === 1) this._holdProcess(true)
-      this._outbox.put(id, OUTBOX_SEND, bytes)
+      try {
+        this._outbox.put(id, OUTBOX_SEND, bytes)
+      } catch (err) {
+        this._settleSend(id, { message: `sendData failed: ${describeError(err)}`, ilpErrorCode: 'F00' })
+      }
     })
   }
 
@@ -207,26 +211,30 @@ class PluginHttp extends EventEmitter {
 
   /**
    * Called for each incoming request (Rust hands them over in batches). Must never
-   * throw: it answers the request exactly once, through respond / respondError /
-   * respondNoHandler.
+   * throw: it answers the request exactly once, through the outbox (the handler's reply,
+   * its failure, or "no handler").
    */
   _dispatch (id, data) {
     const handler = this._dataHandler
     if (!handler) {
-      this._outbox.put(id, OUTBOX_NO_HANDLER, EMPTY)
+      this._answer(id, OUTBOX_NO_HANDLER, EMPTY)
       return
     }
-    const fail = (err) => this._outbox.putText(id, OUTBOX_HANDLER_FAILED, describeError(err))
+    const fail = (err) => this._answer(id, OUTBOX_HANDLER_FAILED, describeError(err))
     const answer = (result) => {
       let reply
       try {
         reply = asBuffer(result)
       } catch (err) {
         // Not a Buffer, or one that cannot be read (detached, a fake or revoked view).
-        this._outbox.putText(id, OUTBOX_HANDLER_FAILED, `data handler returned ${describeValue(result)}, expected a Buffer`)
+        this._answer(id, OUTBOX_HANDLER_FAILED, `data handler returned ${describeValue(result)}, expected a Buffer`)
         return
       }
-      this._outbox.put(id, OUTBOX_REPLY, reply)
+      try {
+        this._outbox.put(id, OUTBOX_REPLY, reply)
+      } catch (err) {
+        this._answer(id, OUTBOX_HANDLER_FAILED, `the data handler's reply could not be handed over: ${describeError(err)}`)
+      }
     }
     try {
       const result = handler(data)
@@ -238,6 +246,20 @@ class PluginHttp extends EventEmitter {
       }
     } catch (err) {
       fail(err)
+    }
+  }
+
+  /**
+   * Queues the answer to incoming request `id` (`bytes`: a Buffer, or the message of an
+   * OUTBOX_HANDLER_FAILED). Never throws: if even that cannot be queued, it is logged and the
+   * request is answered when its Prepare expires.
+   */
+  _answer (id, kind, bytes) {
+    try {
+      if (typeof bytes === 'string') this._outbox.putText(id, kind, bytes)
+      else this._outbox.put(id, kind, bytes)
+    } catch (err) {
+      this._log('error', `the answer to an incoming request could not be handed over: ${describeError(err)}`)
     }
   }
 }
@@ -319,16 +341,21 @@ const RECORD_HEADER = 9
 /** The outbox's staging Buffer: at least this large when made, kept after a flush up to the other. */
 const STAGING_MIN = 16 * 1024
 const STAGING_KEPT = 1024 * 1024
+/** A record's length is a u32. */
+const MAX_RECORD_BYTES = 0xffffffff
 
 /**
  * The sendData calls and data-handler answers of one JS turn, handed to Rust in one call
- * (`flush(batch)`) when the turn ends (`process.nextTick` scheduled by the first record: it
- * runs after the turn's promise callbacks too), in the record layout `forEachRecord` reads.
- * Under load ilp-connector makes many calls per turn; one native call and one wake-up of
- * tokio then carry them all. Each packet is copied in when it is put, so the caller may reuse
- * its Buffer at once (as when the call copied it itself). The staging Buffer is reused (Rust
- * copies everything out during the call); it is made on first use and let go after a batch
- * larger than STAGING_KEPT, so an idle plugin holds none and a burst does not pin memory.
+ * (`flush(batch)`) when the turn ends, in the record layout `forEachRecord` reads. The first
+ * record queues a microtask that schedules the flush with `process.nextTick`: a tick queued
+ * from a microtask runs once the microtask queue is empty, so the flush comes after the turn's
+ * promise callbacks too (a tick queued directly would run before them, when the first record
+ * comes from a plain callback). Under load ilp-connector makes many calls per turn; one native
+ * call and one wake-up of tokio then carry them all. Each packet is copied in when it is put,
+ * so the caller may reuse its Buffer at once; a record is counted in only once its bytes are
+ * in, so a put that throws leaves nothing behind. The staging Buffer is reused (Rust copies
+ * the batch during the call): made on first use, kept between turns (16 KiB to 1 MiB), and
+ * let go after a batch larger than STAGING_KEPT, so a burst does not pin memory.
  */
 class Outbox {
   /**
@@ -346,35 +373,43 @@ class Outbox {
 
   /** Queues a record whose bytes are `bytes` (a Buffer, already checked readable). */
   put (id, kind, bytes) {
-    const start = this._reserve(id, kind, bytes.length)
+    const start = this._room(bytes.length) // may replace this._staging: first
     this._staging.set(bytes, start)
+    this._commit(id, kind, bytes.length)
   }
 
   /** Queues a record whose bytes are `text` in UTF-8. */
   putText (id, kind, text) {
-    const start = this._reserve(id, kind, Buffer.byteLength(text))
+    const length = Buffer.byteLength(text)
+    const start = this._room(length)
     this._staging.write(text, start, 'utf8')
+    this._commit(id, kind, length)
   }
 
-  /** Writes a record's header; returns where its `length` bytes go. */
-  _reserve (id, kind, length) {
+  /** Makes room for a record of `length` bytes; returns where they go. Commits nothing. */
+  _room (length) {
+    if (length > MAX_RECORD_BYTES) throw new RangeError(`${length} bytes do not fit a record`)
     const end = this._used + RECORD_HEADER + length
     if (end > this._staging.length) {
       const grown = Buffer.allocUnsafe(Math.max(end, 2 * this._staging.length, STAGING_MIN))
       this._staging.copy(grown, 0, 0, this._used)
       this._staging = grown
     }
+    return this._used + RECORD_HEADER
+  }
+
+  /** Writes the header of the record whose bytes are in, counts it, schedules the flush. */
+  _commit (id, kind, length) {
     const at = this._used
     this._staging.writeUInt32LE(id, at)
     this._staging[at + 4] = kind
     this._staging.writeUInt32LE(length, at + 5)
-    this._used = end
+    this._used = at + RECORD_HEADER + length
     this._count++
     if (!this._scheduled) {
       this._scheduled = true
-      process.nextTick(() => this.flush())
+      queueMicrotask(() => process.nextTick(() => this.flush()))
     }
-    return at + RECORD_HEADER
   }
 
   /** Hands everything queued to Rust now (also called before connect/disconnect). */

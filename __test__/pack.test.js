@@ -58,10 +58,11 @@ test('source fallback: the packed root alone builds with cargo in the consumer p
   const before = leftoverBuildDirs()
   const tarball = packRoot(work)
   const consumer = allowingProject(path.join(work, 'source'))
-  const env = { ...consumerEnv(), CARGO_TARGET_DIR: process.env.CARGO_TARGET_DIR || path.join(root, 'target') }
+  const targetDir = path.resolve(process.env.CARGO_TARGET_DIR || path.join(root, 'target'))
+  const env = { ...consumerEnv(), CARGO_TARGET_DIR: targetDir }
   const started = Date.now()
   const result = npmInstall(consumer, [tarball], env)
-  expect(result.stderr + result.stdout).toContain(`building the addon from source for ${TUPLE}`)
+  expect(result.stderr + result.stdout).toContain(`building the addon from source for ${TUPLE} (cargo build --lib --target-dir ${targetDir} --locked --release)`)
   expect(result.status).toBe(0)
   console.log(`npm install from source took ${((Date.now() - started) / 1000).toFixed(1)} s`)
 
@@ -93,6 +94,7 @@ fs.writeFileSync(${JSON.stringify(calls)}, JSON.stringify({ args, existed }))
   fs.writeFileSync(path.join(bin, 'cargo'), cargo, { mode: 0o755 })
   fs.writeFileSync(path.join(bin, 'rustc'), '#!/bin/sh\necho "rustc 1.95.0 (stand-in)"\n', { mode: 0o755 })
   const env = consumerEnv({ withoutCargo: true })
+  delete env.CARGO_TARGET_DIR // the default: a temporary folder
   env.PATH = [bin, env.PATH].join(path.delimiter)
   const consumer = allowingProject(path.join(work, 'source-temp'))
   const result = npmInstall(consumer, [packRoot(work)], env)
@@ -141,3 +143,12 @@ test('no prebuilt and no cargo: one message naming the platform and what to inst
   expect(output).toContain(`Install Rust ${REQUIRED_RUST} or newer (https://rustup.rs)`)
   expect(result.status).not.toBe(0)
 }, 5 * 60 * 1000)
+
+test('a RUSTFLAGS or CARGO_ENCODED_RUSTFLAGS of the user keeps --cfg tokio_unstable (it replaces .cargo/config.toml\'s flags)', () => {
+  const { withUnstableCfg } = require('../scripts/build')
+  expect(withUnstableCfg({ PATH: '/bin' })).toEqual({ PATH: '/bin' }) // the config's flags apply
+  expect(withUnstableCfg({ RUSTFLAGS: '-C target-cpu=native' }).RUSTFLAGS).toBe('-C target-cpu=native --cfg tokio_unstable')
+  expect(withUnstableCfg({ RUSTFLAGS: '--cfg tokio_unstable' }).RUSTFLAGS).toBe('--cfg tokio_unstable')
+  expect(withUnstableCfg({ CARGO_ENCODED_RUSTFLAGS: '-C\x1ftarget-cpu=native', RUSTFLAGS: '-C x' }))
+    .toEqual({ CARGO_ENCODED_RUSTFLAGS: '-C\x1ftarget-cpu=native\x1f--cfg\x1ftokio_unstable', RUSTFLAGS: '-C x' })
+})

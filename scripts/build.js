@@ -70,13 +70,36 @@ function cdylibName () {
   return `lib${crate}.so`
 }
 
+/** The flag .cargo/config.toml gives every build (tokio without its LIFO slot). */
+const UNSTABLE_CFG = '--cfg tokio_unstable'
+
+/**
+ * `env` with UNSTABLE_CFG added to RUSTFLAGS or CARGO_ENCODED_RUSTFLAGS when one is set: either
+ * replaces .cargo/config.toml's flags (the encoded one wins, its flags split by 0x1f).
+ */
+function withUnstableCfg (env) {
+  const encoded = env.CARGO_ENCODED_RUSTFLAGS
+  if (encoded) {
+    return encoded.split('\x1f').includes('tokio_unstable') ? env : { ...env, CARGO_ENCODED_RUSTFLAGS: `${encoded}\x1f--cfg\x1ftokio_unstable` }
+  }
+  const flags = env.RUSTFLAGS
+  if (flags && !flags.includes(UNSTABLE_CFG)) return { ...env, RUSTFLAGS: `${flags} ${UNSTABLE_CFG}` }
+  return env
+}
+
+/** CARGO_TARGET_DIR as the user meant it: relative to where npm was run (INIT_CWD), not to here. */
+function cargoTargetDir () {
+  const dir = process.env.CARGO_TARGET_DIR
+  return dir ? path.resolve(process.env.INIT_CWD || process.cwd(), dir) : undefined
+}
+
 function build ({ debug, why = 'requested' }) {
   checkToolchain(why)
   const installedAsDependency = ROOT.split(path.sep).includes('node_modules')
-  const tempTarget = installedAsDependency && !process.env.CARGO_TARGET_DIR
+  const tempTarget = installedAsDependency && !cargoTargetDir()
     ? fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}-build-`))
     : undefined
-  const targetDir = tempTarget || process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target')
+  const targetDir = tempTarget || cargoTargetDir() || path.join(ROOT, 'target')
   const args = ['build', '--lib', '--target-dir', targetDir]
   // The published package ships Cargo.lock: build exactly those versions. (In a checkout the
   // developer may be changing dependencies, so cargo may update the lock there.)
@@ -84,7 +107,7 @@ function build ({ debug, why = 'requested' }) {
   if (!debug) args.push('--release')
   try {
     console.error(`ilp-plugin-http-rs: building the addon from source for ${platformTuple()} (cargo ${args.join(' ')})`)
-    const result = spawnSync('cargo', args, { cwd: ROOT, stdio: 'inherit' })
+    const result = spawnSync('cargo', args, { cwd: ROOT, stdio: 'inherit', env: withUnstableCfg(process.env) })
     if (result.error) fail(why, `running cargo failed: ${result.error.message}`)
     if (result.status !== 0) {
       console.error(`ilp-plugin-http-rs: cargo build failed (exit ${result.status}) on ${platformTuple()}; see the output above`)
@@ -100,6 +123,6 @@ function build ({ debug, why = 'requested' }) {
   }
 }
 
-module.exports = { build, cdylibName, ADDON_FILE }
+module.exports = { build, cdylibName, withUnstableCfg, UNSTABLE_CFG, ADDON_FILE }
 
 if (require.main === module) build({ debug: process.argv.includes('--debug') })

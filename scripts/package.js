@@ -16,14 +16,12 @@ const fs = require('fs')
 const os = require('os')
 const path = require('path')
 const { checkGlibc, GLIBC_BASELINE } = require('./check-glibc')
+const { withUnstableCfg, UNSTABLE_CFG } = require('./build')
 
 const ROOT = path.join(__dirname, '..')
 const DIST = path.join(ROOT, 'dist')
 const NAPI = path.join(path.dirname(require.resolve('@napi-rs/cli/package.json')), 'dist', 'cli.js')
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
-
-/** The flag .cargo/config.toml gives every build. */
-const UNSTABLE_CFG = '--cfg tokio_unstable'
 
 /** Rust triple -> napi platform name, as `napi create-npm-dirs` names npm/<platform>/. */
 const PLATFORMS = {
@@ -54,10 +52,9 @@ function buildTarget (triple, outDir) {
   // cargo-zigbuild reads a `.2.17` suffix as the glibc version to link against.
   const target = triple.endsWith('-gnu') ? `${triple}.${GLIBC_BASELINE}` : triple
   // `napi build` sets RUSTFLAGS for musl targets (-crt-static), which makes cargo ignore
-  // .cargo/config.toml's flags: pass the config's --cfg tokio_unstable (src/node/runtime.rs)
-  // in RUSTFLAGS, which napi extends. The round trips of `npm run test:platforms` check it.
-  const rustflags = process.env.RUSTFLAGS || ''
-  const env = { ...process.env, RUSTFLAGS: rustflags.includes(UNSTABLE_CFG) ? rustflags : `${rustflags} ${UNSTABLE_CFG}`.trim() }
+  // .cargo/config.toml's flags: give it RUSTFLAGS with the config's --cfg tokio_unstable
+  // (src/node/runtime.rs), which napi extends. `npm run test:platforms` checks every build.
+  const env = withUnstableCfg({ ...process.env, RUSTFLAGS: process.env.RUSTFLAGS || UNSTABLE_CFG })
   run(process.execPath, [NAPI, 'build', '--platform', '--release', '--cross-compile', '--target', target,
     '--output-dir', outDir, '--js', 'binding.js', '--dts', 'binding.d.ts'], { env })
 }

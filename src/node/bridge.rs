@@ -5,7 +5,7 @@
 //!
 //! The measured fastest bridge (see docs/napi-notes.md): each request gets an id and a oneshot
 //! channel; the JS dispatcher is called fire-and-forget; JS normalises whatever the handler
-//! does and answers through the synchronous `respond*` methods, which settle the channel.
+//! does and answers with a record in its outbox (below), which settles the channel.
 //! A request that is dropped before JS answered (client gone, Prepare expired) leaves its id
 //! waiting until JS answers or the Prepare's deadline passed, holding the call's places under
 //! the server's bounds (the handler is still working on it); the late answer is then dropped
@@ -58,7 +58,9 @@ pub enum FromJs {
 }
 
 /// Reads a whole outbox batch; nothing of it is acted on unless all of it is well-formed.
-/// Packets and replies are views of `batch` (the one copy of it the caller made).
+/// Replies are views of `batch` (the one copy of it the caller made): they are written out at
+/// once. Packets to send get copies of their own, because a send may wait until its Prepare
+/// expires and must not keep the whole batch alive that long.
 pub fn read_outbox(batch: &Bytes) -> Result<Vec<FromJs>, Error> {
     let mut records = Vec::new();
     let mut at = 0;
@@ -76,7 +78,10 @@ pub fn read_outbox(batch: &Bytes) -> Result<Vec<FromJs>, Error> {
             .ok_or(Error::Bridge("a record is longer than the batch"))?;
         let bytes = batch.slice(start..end);
         records.push(match kind {
-            OUTBOX_SEND => FromJs::Send { id, packet: bytes },
+            OUTBOX_SEND => FromJs::Send {
+                id,
+                packet: Bytes::copy_from_slice(&bytes),
+            },
             OUTBOX_REPLY => FromJs::Answer {
                 id,
                 outcome: HandlerOutcome::Reply(bytes),

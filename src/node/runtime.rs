@@ -13,12 +13,14 @@
 //! runs next, ahead of every task already waiting: an HTTP/2 session woken by one stream's
 //! answer writes that answer alone before the turn's other answers are even taken, and the
 //! connector pays a `writev` (and the tasks' ping-pong) per packet. Without it, woken tasks
-//! queue in order (through ilp-connector, 64 in flight, h2c: `writev` per packet 1.9 -> 1.1,
-//! connector CPU per packet -16% over HTTP/1.1 and -15% over h2c; docs/bench.md).
-//! `Builder::disable_lifo_slot` is one of tokio's unstable APIs: `.cargo/config.toml` builds
-//! with `--cfg tokio_unstable` (so do the source build and `npm run package`); a build without
-//! it (e.g. `RUSTFLAGS` set, which replaces the config's flags) works the same, only slower,
-//! and says so in `getAdminInfo().runtime.lifoSlot`.
+//! queue in order. Through ilp-connector, 64 in flight, h2c between the processes: `writev`
+//! per packet on the connector's tokio thread 1.9 -> 1.1 (`--through-trace`), and in an
+//! interleaved A/B of 4 rounds connector CPU per packet 0.96x (0.83-0.96) and packets/s 1.06x
+//! (1.02-1.20); over HTTP/1.1 (one request per connection) no measurable change (README,
+//! "Performance"). `Builder::disable_lifo_slot` is one of tokio's unstable APIs:
+//! `.cargo/config.toml` builds with `--cfg tokio_unstable` (scripts/build.js and `npm run
+//! package` add it to a RUSTFLAGS that would replace the config's flags); a build without it
+//! works the same, only slower, and says so in `getAdminInfo().runtime.lifoSlot`.
 
 use std::sync::OnceLock;
 
