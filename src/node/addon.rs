@@ -2,7 +2,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use napi::bindgen_prelude::{BufferSlice, FnArgs, Function, FunctionRef, PromiseRaw};
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi::{Env, Status};
@@ -117,16 +116,16 @@ impl NativePlugin {
     /// `sendData` packet is sent, its outcome coming back through `settle_send` with its id;
     /// each data-handler answer is delivered (one whose request is gone is dropped and
     /// counted). Throws, acting on nothing, if the batch is malformed.
-    /// The JS thread only checks and copies the batch and hands it to tokio in one task, which
-    /// delivers the answers and starts the sends there: their wake-ups stay on the worker
-    /// instead of each one waking it from the JS thread.
+    /// The JS thread only checks the batch and copies out its records; one task on tokio
+    /// delivers the answers and starts the sends, so their wake-ups stay on the worker instead
+    /// of each one waking it from the JS thread.
     /// (One call per turn and one long-lived thread-safe function for the outcomes, instead of
     /// a call and a promise per packet: see docs/napi-notes.md.)
     #[napi(catch_unwind)]
     pub fn flush(&self, batch: BufferSlice) -> napi::Result<()> {
         let mut sends = Vec::new();
         let mut answers = Vec::new();
-        for record in read_outbox(&Bytes::copy_from_slice(&batch))? {
+        for record in read_outbox(&batch)? {
             match record {
                 FromJs::Send { id, packet } => sends.push((id, self.plugin.send(packet))),
                 FromJs::Answer { id, outcome } => answers.push((id, outcome)),
