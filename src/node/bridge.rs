@@ -58,9 +58,8 @@ pub enum FromJs {
 }
 
 /// Reads a whole outbox batch; nothing of it is acted on unless all of it is well-formed.
-/// Each packet and reply is copied into a `Bytes` of its own (not a view of one copy of the
-/// batch: a send may wait until its Prepare expires, and in the soak views kept the
-/// receiver's RSS 40 MB higher).
+/// Each packet and reply is copied into a `Bytes` of its own, not a view of one copy of the
+/// batch: a send may wait until its Prepare expires and must not keep the whole batch alive.
 pub fn read_outbox(batch: &[u8]) -> Result<Vec<FromJs>, Error> {
     let mut records = Vec::new();
     let mut at = 0;
