@@ -12,7 +12,8 @@
 // folder is a temporary directory, removed afterwards, so no build folder is left inside the
 // consumer's node_modules. If CARGO_TARGET_DIR is set, cargo builds there instead, as it
 // always does with that variable (a folder kept between builds: compiled dependencies are
-// reused, and __test__/pack.test.js uses it to build against the checkout's own target). If cargo or a new enough Rust is missing, it exits with one message
+// reused, and __test__/pack.test.js uses it to build against the checkout's own target).
+// If cargo or a new enough Rust is missing, it exits with one message
 // naming the platform and what to install.
 const { spawnSync } = require('child_process')
 const fs = require('fs')

@@ -13,7 +13,7 @@ use crate::log::SharedLogger;
 use crate::node::bridge::{
     read_outbox, Batch, FromJs, JsDataHandler, JsLogger, PendingCalls, SendSettler,
 };
-use crate::node::runtime::runtime_info;
+use crate::node::runtime::{worker_threads_in_use, LIFO_SLOT_DISABLED};
 use crate::sync::lock;
 
 /// A strong reference to the dispatcher: holding it keeps Node alive while we listen.
@@ -153,10 +153,10 @@ impl NativePlugin {
     #[napi(catch_unwind)]
     pub fn admin_info(&self) -> String {
         let mut info = self.plugin.admin_info();
-        info["runtime"] = match runtime_info() {
-            Some(runtime) => serde_json::json!({
-                "workerThreads": runtime.worker_threads,
-                "lifoSlot": runtime.lifo_slot,
+        info["runtime"] = match worker_threads_in_use() {
+            Some(workers) => serde_json::json!({
+                "workerThreads": workers,
+                "lifoSlot": !LIFO_SLOT_DISABLED,
             }),
             None => serde_json::Value::Null,
         };

@@ -36,18 +36,12 @@ pub const MAX_WORKER_THREADS: usize = 64;
 /// Whether this build runs tokio without its LIFO slot (built with `--cfg tokio_unstable`).
 pub const LIFO_SLOT_DISABLED: bool = cfg!(tokio_unstable);
 
-/// How the runtime was built, for `getAdminInfo().runtime`.
-#[derive(Debug, Clone, Copy)]
-pub struct RuntimeInfo {
-    pub worker_threads: usize,
-    pub lifo_slot: bool,
-}
+/// The worker count of the runtime the addon built when it loaded.
+static WORKER_THREADS: OnceLock<usize> = OnceLock::new();
 
-static RUNTIME_INFO: OnceLock<RuntimeInfo> = OnceLock::new();
-
-/// The runtime the addon built when it loaded; `None` if it had to fall back to napi-rs's.
-pub fn runtime_info() -> Option<RuntimeInfo> {
-    RUNTIME_INFO.get().copied()
+/// That worker count; `None` if the addon had to fall back to napi-rs's default runtime.
+pub fn worker_threads_in_use() -> Option<usize> {
+    WORKER_THREADS.get().copied()
 }
 
 /// The worker count for the variable's value: the default when unset or empty, the number
@@ -83,10 +77,7 @@ fn init() {
     builder.disable_lifo_slot();
     if let Ok(runtime) = builder.build() {
         napi::bindgen_prelude::create_custom_tokio_runtime(runtime);
-        let _ = RUNTIME_INFO.set(RuntimeInfo {
-            worker_threads: workers,
-            lifo_slot: !LIFO_SLOT_DISABLED,
-        });
+        let _ = WORKER_THREADS.set(workers);
     }
 }
 
