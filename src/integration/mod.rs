@@ -4,6 +4,7 @@
 //! the napi addon's registration code, whose symbols only Node provides.
 
 mod client_errors;
+mod http1_framing;
 mod http1_resend;
 mod http2_pool;
 mod server_status;

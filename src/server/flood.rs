@@ -1,25 +1,52 @@
-//! A bound on HTTP/2 control frames per connection (PING, SETTINGS, PRIORITY), which cost the
-//! server work without being requests: neither hyper nor the `h2` crate limits them, so a
-//! client that sends them as fast as it can (and reads the PING answers) keeps a core busy.
+//! Bounds on bytes a client sends that cost the server work without being requests or their
+//! data. `FloodGuard` wraps a connection's stream (above TLS) and looks at what passes through
+//! it; a client beyond a bound gets a read error, so hyper drops the connection.
 //!
-//! `FloodGuard` wraps a connection's stream (above TLS) and reads the frame headers that pass
-//! through it: once the client's bytes start with the HTTP/2 connection preface, every frame
-//! header is looked at (payloads are skipped, not parsed) and the control frames are counted
-//! against a token bucket: `CONTROL_FRAME_BURST` at once, refilled at
-//! `CONTROL_FRAMES_PER_SECOND`. A client beyond it gets a read error, so hyper drops the
-//! connection. HTTP/1.1 connections are passed through untouched. A well-behaved client sends a
-//! few SETTINGS and an occasional PING.
+//! - **HTTP/2 control frames** (PING, SETTINGS, PRIORITY): neither hyper nor the `h2` crate
+//!   limits them, so a client that sends them as fast as it can (and reads the PING answers)
+//!   keeps a core busy. Once the client's bytes start with the HTTP/2 connection preface, every
+//!   frame header is looked at (payloads are skipped, not parsed) and the control frames are
+//!   counted against a token bucket: `CONTROL_FRAME_BURST` at once, refilled at
+//!   `CONTROL_FRAMES_PER_SECOND`. A well-behaved client sends a few SETTINGS and an occasional
+//!   PING.
+//! - **HTTP/1.1 framing**: hyper accepts chunk-size lines with any number of leading zeros
+//!   (legal HTTP, as in Node and nginx), chunk extensions up to 16 KiB per body, and trailers;
+//!   none of it counts against the body limit, so a client could make the server read and
+//!   parse bytes without end for as long as `bodyTimeout` (or the 2 s a refused body is
+//!   drained). Instead of parsing HTTP/1.1 a second time, the bytes of an HTTP/1.1 connection
+//!   are counted against a `WireAllowance` that grows with what the server accepts:
+//!   `REQUEST_ALLOWANCE` per request (the largest head, the largest body, and
+//!   `FRAMING_ALLOWANCE` for chunk framing) plus the body bytes drained from refused requests,
+//!   on top of `INITIAL_ALLOWANCE` (a head and hyper's read-ahead). A well-behaved client
+//!   never comes near it; one that sends framing without end is cut after at most
+//!   `REQUEST_ALLOWANCE` + `INITIAL_ALLOWANCE` bytes per request.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
+use crate::protocol::packet::MAX_PREPARE_LEN;
+
 /// Control frames a connection may send at once.
 pub const CONTROL_FRAME_BURST: f64 = 1000.0;
 /// Control frames per second a connection may send over time.
 pub const CONTROL_FRAMES_PER_SECOND: f64 = 100.0;
+
+/// Largest HTTP/1.1 read buffer, so the largest request head (a longer one gets 431).
+pub const HTTP1_MAX_BUFFER: usize = 64 * 1024;
+/// Chunk framing (size lines, extensions, trailers) one HTTP/1.1 request may carry.
+pub const FRAMING_ALLOWANCE: u64 = 64 * 1024;
+/// What each HTTP/1.1 request allows its client to send: the largest head, the largest body
+/// and its framing.
+pub const REQUEST_ALLOWANCE: u64 =
+    HTTP1_MAX_BUFFER as u64 + MAX_PREPARE_LEN as u64 + FRAMING_ALLOWANCE;
+/// What an HTTP/1.1 client may send before its first request: one head, and what hyper reads
+/// ahead into its buffer.
+pub const INITIAL_ALLOWANCE: u64 = 2 * HTTP1_MAX_BUFFER as u64;
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const FRAME_HEADER_LEN: usize = 9;
@@ -70,31 +97,84 @@ impl Budget {
     }
 }
 
-/// Reads the client's frames as they pass; see the module note.
+/// How many bytes an HTTP/1.1 client may have sent so far; shared by the connection's
+/// `FloodGuard` (which reads it) and its requests (which add to it). See the module note.
+pub struct WireAllowance(AtomicU64);
+
+impl WireAllowance {
+    pub fn new() -> Self {
+        WireAllowance(AtomicU64::new(INITIAL_ALLOWANCE))
+    }
+
+    /// A request head was accepted.
+    pub fn request_started(&self) {
+        self.grant(REQUEST_ALLOWANCE);
+    }
+
+    /// `bytes` of body data were read beyond what `REQUEST_ALLOWANCE` covers (a refused
+    /// body being drained).
+    pub fn body_drained(&self, bytes: usize) {
+        self.grant(bytes as u64);
+    }
+
+    fn grant(&self, bytes: u64) {
+        self.0.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn allows(&self, received: u64) -> bool {
+        received <= self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a client's bytes were refused.
+type Refusal = &'static str;
+
+const TOO_MANY_CONTROL_FRAMES: Refusal =
+    "too many HTTP/2 control frames (PING, SETTINGS, PRIORITY)";
+const OVER_WIRE_ALLOWANCE: Refusal =
+    "more HTTP/1.1 framing than the requests allow (e.g. chunk-size lines of many leading zeros)";
+
+/// Reads the client's bytes as they pass; see the module note.
 struct FrameMeter {
     position: Position,
     budget: Budget,
+    /// Bytes received on the connection so far.
+    received: u64,
+    allowance: Arc<WireAllowance>,
 }
 
 impl FrameMeter {
-    fn new() -> Self {
+    fn new(allowance: Arc<WireAllowance>) -> Self {
         FrameMeter {
             position: Position::Preface(0),
             budget: Budget::new(),
+            received: 0,
+            allowance,
         }
     }
 
-    /// Looks at bytes the client sent; false once it sent more control frames than allowed.
-    fn observe(&mut self, mut bytes: &[u8]) -> bool {
+    /// Looks at bytes the client sent; refuses them once the client sent more HTTP/2 control
+    /// frames, or more HTTP/1.1 bytes, than allowed.
+    fn observe(&mut self, bytes: &[u8]) -> Result<(), Refusal> {
+        self.received += bytes.len() as u64;
+        self.follow_frames(bytes)?;
+        if matches!(self.position, Position::NotHttp2) && !self.allowance.allows(self.received) {
+            return Err(OVER_WIRE_ALLOWANCE);
+        }
+        Ok(())
+    }
+
+    /// Follows HTTP/2 frames, counting the control frames.
+    fn follow_frames(&mut self, mut bytes: &[u8]) -> Result<(), Refusal> {
         while !bytes.is_empty() {
             match &mut self.position {
-                Position::NotHttp2 => return true,
+                Position::NotHttp2 => return Ok(()),
                 Position::Preface(matched) => {
                     let wanted = &PREFACE[*matched..];
                     let n = wanted.len().min(bytes.len());
                     if bytes[..n] != wanted[..n] {
                         self.position = Position::NotHttp2;
-                        return true;
+                        return Ok(());
                     }
                     *matched += n;
                     bytes = &bytes[n..];
@@ -119,7 +199,7 @@ impl FrameMeter {
                             | usize::from(header[2]);
                         let control = matches!(header[3], PRIORITY | SETTINGS | PING);
                         if control && !self.budget.take() {
-                            return false;
+                            return Err(TOO_MANY_CONTROL_FRAMES);
                         }
                         self.position = Position::Payload(length);
                     }
@@ -144,7 +224,7 @@ impl FrameMeter {
                 filled: 0,
             };
         }
-        true
+        Ok(())
     }
 }
 
@@ -155,10 +235,10 @@ pub struct FloodGuard<S> {
 }
 
 impl<S> FloodGuard<S> {
-    pub fn new(stream: S) -> Self {
+    pub fn new(stream: S, allowance: Arc<WireAllowance>) -> Self {
         FloodGuard {
             stream,
-            meter: FrameMeter::new(),
+            meter: FrameMeter::new(allowance),
         }
     }
 }
@@ -173,10 +253,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for FloodGuard<S> {
         let result = Pin::new(&mut self.stream).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = result {
             let this = &mut *self;
-            if !this.meter.observe(&buf.filled()[before..]) {
+            if let Err(refusal) = this.meter.observe(&buf.filled()[before..]) {
                 return Poll::Ready(Err(std::io::Error::new(
                     std::io::ErrorKind::ConnectionAborted,
-                    "too many HTTP/2 control frames (PING, SETTINGS, PRIORITY)",
+                    refusal,
                 )));
             }
         }
@@ -234,40 +314,83 @@ mod tests {
         bytes
     }
 
+    fn new_meter() -> FrameMeter {
+        FrameMeter::new(Arc::new(WireAllowance::new()))
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_ping_flood_is_cut_at_the_burst_and_a_steady_rate_is_not() {
-        let mut meter = FrameMeter::new();
-        assert!(meter.observe(PREFACE));
-        assert!(meter.observe(&frame(SETTINGS, 6)));
+        let mut meter = new_meter();
+        assert_eq!(meter.observe(PREFACE), Ok(()));
+        assert_eq!(meter.observe(&frame(SETTINGS, 6)), Ok(()));
         // Requests and their data are never counted.
         for _ in 0..5000 {
-            assert!(meter.observe(&frame(0x1, 20)));
-            assert!(meter.observe(&frame(0x0, 100)));
+            assert_eq!(meter.observe(&frame(0x1, 20)), Ok(()));
+            assert_eq!(meter.observe(&frame(0x0, 100)), Ok(()));
         }
         let pings: Vec<u8> = (0..CONTROL_FRAME_BURST as usize - 1)
             .flat_map(|_| frame(PING, 8))
             .collect();
         // Fed in odd pieces, as reads arrive.
         for piece in pings.chunks(7) {
-            assert!(meter.observe(piece));
+            assert_eq!(meter.observe(piece), Ok(()));
         }
-        assert!(!meter.observe(&frame(PING, 8)));
+        assert_eq!(meter.observe(&frame(PING, 8)), Err(TOO_MANY_CONTROL_FRAMES));
 
-        let mut meter = FrameMeter::new();
-        assert!(meter.observe(PREFACE));
+        let mut meter = new_meter();
+        assert_eq!(meter.observe(PREFACE), Ok(()));
         for _ in 0..3000 {
             tokio::time::advance(std::time::Duration::from_millis(20)).await;
-            assert!(meter.observe(&frame(PRIORITY, 5)));
+            assert_eq!(meter.observe(&frame(PRIORITY, 5)), Ok(()));
         }
     }
 
     #[test]
-    fn http1_is_not_looked_at() {
-        let mut meter = FrameMeter::new();
+    fn http1_frames_are_not_looked_at() {
+        let mut meter = new_meter();
         let ping = frame(PING, 8);
-        assert!(meter.observe(b"POST / HTTP/1.1\r\n"));
-        for _ in 0..10_000 {
-            assert!(meter.observe(&ping));
+        assert_eq!(meter.observe(b"POST / HTTP/1.1\r\n"), Ok(()));
+        for _ in 0..5_000 {
+            assert_eq!(meter.observe(&ping), Ok(()));
+        }
+    }
+
+    /// Feeds `count` bytes of `b'0'` in pieces of at most 1 KiB.
+    fn feed_zeros(meter: &mut FrameMeter, count: u64) -> Result<(), Refusal> {
+        let kib = [b'0'; 1024];
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(1024);
+            meter.observe(&kib[..n as usize])?;
+            left -= n;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn http1_bytes_are_bounded_by_what_the_requests_allow() {
+        // Before any request: one head and hyper's read-ahead.
+        let mut meter = new_meter();
+        assert_eq!(feed_zeros(&mut meter, INITIAL_ALLOWANCE), Ok(()));
+        assert_eq!(feed_zeros(&mut meter, 1), Err(OVER_WIRE_ALLOWANCE));
+
+        // Each request allows REQUEST_ALLOWANCE more, a drained body its own bytes.
+        let allowance = Arc::new(WireAllowance::new());
+        let mut meter = FrameMeter::new(allowance.clone());
+        assert_eq!(feed_zeros(&mut meter, INITIAL_ALLOWANCE), Ok(()));
+        allowance.request_started();
+        assert_eq!(feed_zeros(&mut meter, REQUEST_ALLOWANCE), Ok(()));
+        allowance.body_drained(4096);
+        assert_eq!(feed_zeros(&mut meter, 4096), Ok(()));
+        assert_eq!(feed_zeros(&mut meter, 1), Err(OVER_WIRE_ALLOWANCE));
+    }
+
+    #[test]
+    fn http2_bytes_are_not_bounded_by_the_http1_allowance() {
+        let mut meter = new_meter();
+        assert_eq!(meter.observe(PREFACE), Ok(()));
+        for _ in 0..100 {
+            assert_eq!(meter.observe(&frame(0x0, 16_000)), Ok(()));
         }
     }
 }

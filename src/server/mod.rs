@@ -66,7 +66,7 @@ use crate::routing::{PeerConfigError, Router};
 use crate::stats::Stats;
 use crate::wire::{read_bounded, BodyError, H2Windows, ILP_PEER_NAME};
 use connections::{supervise, Activity, Gate, Slot, Timeouts, WriteGuard};
-use flood::FloodGuard;
+use flood::{FloodGuard, WireAllowance, HTTP1_MAX_BUFFER};
 
 /// How long `disconnect()` lets in-flight requests finish before closing their connections.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -80,8 +80,6 @@ const H2_WINDOWS: H2Windows = H2Windows::for_bodies_up_to(MAX_PREPARE_LEN);
 const LISTEN_BACKLOG: i32 = 1024;
 /// How much later than `headersTimeout` hyper's HTTP/1.1 head timer fires.
 const HYPER_HEAD_TIMER_DELAY: Duration = Duration::from_millis(50);
-/// Largest HTTP/1.1 read buffer, so the largest request head (a longer one gets 431).
-const HTTP1_MAX_BUFFER: usize = 64 * 1024;
 /// How long the handler may take when the body is not a Prepare with an expiry.
 const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(30);
 /// After a 413, how much of the rest of the body is read (and dropped) so the client can
@@ -316,14 +314,12 @@ async fn serve_connection(
     state.stats.connection_opened();
     let _closed = ConnectionClosed(state.stats.clone());
     let Some(acceptor) = tls else {
-        return serve_io(&builder, TokioIo::new(FloodGuard::new(stream)), state).await;
+        return serve_io(&builder, stream, state).await;
     };
     let handshake_timeout = TLS_HANDSHAKE_TIMEOUT.min(state.limits.headers_timeout);
     let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(stream));
     match state.gate.unless_room_wanted(handshake, &state.stats).await {
-        Some(Ok(Ok(stream))) => {
-            serve_io(&builder, TokioIo::new(FloodGuard::new(stream)), state).await
-        }
+        Some(Ok(Ok(stream))) => serve_io(&builder, stream, state).await,
         Some(Ok(Err(error))) => state
             .logger
             .log(Level::Debug, format!("TLS handshake failed: {error}")),
@@ -346,25 +342,26 @@ impl Drop for ConnectionClosed {
     }
 }
 
-async fn serve_io<I>(
-    builder: &auto::Builder<TokioExecutor>,
-    io: TokioIo<I>,
-    state: Arc<ServerState>,
-) where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+/// Serves HTTP/1.1 or h2 on `stream` (TLS already done), its bytes watched by `FloodGuard`.
+async fn serve_io<S>(builder: &auto::Builder<TokioExecutor>, stream: S, state: Arc<ServerState>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let connection = Arc::new(ConnectionState {
         activity: Arc::new(Activity::default()),
+        wire: Arc::new(WireAllowance::new()),
         handler_calls: Arc::new(Semaphore::new(
             state.limits.max_handler_calls_per_connection,
         )),
     });
+    let io = TokioIo::new(FloodGuard::new(stream, connection.wire.clone()));
     let activity = connection.activity.clone();
     let service = {
         let state = state.clone();
         service_fn(move |request: Request<Incoming>| {
             let (state, connection) = (state.clone(), connection.clone());
             let in_flight = connection.activity.request_started();
+            connection.wire.request_started();
             async move {
                 let http2 = request.version() == http::Version::HTTP_2;
                 let response = answer(&state, &connection, request).await;
@@ -408,6 +405,8 @@ async fn serve_io<I>(
 /// What the requests of one connection share.
 struct ConnectionState {
     activity: Arc<Activity>,
+    /// What its HTTP/1.1 client may send (see `flood`).
+    wire: Arc<WireAllowance>,
     /// Places for data-handler calls in flight on this connection
     /// (`maxHandlerCallsPerConnection`).
     handler_calls: Arc<Semaphore>,
@@ -478,7 +477,7 @@ async fn answer(
             response
                 .headers_mut()
                 .insert(ALLOW, http::HeaderValue::from_static("GET, HEAD, POST"));
-            refuse(request, &connection.activity, response)
+            refuse(request, connection, response)
         }
     }
 }
@@ -490,14 +489,14 @@ async fn answer_post(
 ) -> HttpResponse {
     if !state.auth.verify(request.headers().get(AUTHORIZATION)) {
         let response = text(StatusCode::UNAUTHORIZED, "invalid authorization");
-        return refuse(request, &connection.activity, response);
+        return refuse(request, connection, response);
     }
     if !state.accepting.load(Ordering::SeqCst) {
         let response = text(StatusCode::BAD_GATEWAY, "server is closed");
-        return refuse(request, &connection.activity, response);
+        return refuse(request, connection, response);
     }
     let body_timeout = state.limits.body_timeout;
-    let (parts, packet) = match read_body(request, &connection.activity, body_timeout).await {
+    let (parts, packet) = match read_body(request, connection, body_timeout).await {
         Ok(read) => read,
         Err(response) => return response,
     };
@@ -617,20 +616,20 @@ async fn answer_peer_config(
 /// larger one is refused with 413 (before reading, when Content-Length says so).
 async fn read_body(
     request: Request<Incoming>,
-    activity: &Arc<Activity>,
+    connection: &ConnectionState,
     timeout: Duration,
 ) -> std::result::Result<(http::request::Parts, Bytes), HttpResponse> {
     let too_large = || text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
     let declared = request.body().size_hint().exact();
     if declared.is_some_and(|len| len > MAX_PREPARE_LEN as u64) {
-        return Err(refuse(request, activity, too_large()));
+        return Err(refuse(request, connection, too_large()));
     }
     let http2 = request.version() == http::Version::HTTP_2;
     let (parts, mut body) = request.into_parts();
     match tokio::time::timeout(timeout, read_bounded(&mut body, MAX_PREPARE_LEN)).await {
         Ok(Ok(packet)) => Ok((parts, packet)),
         Ok(Err(BodyError::TooLarge)) => {
-            discard_later(body, http2, activity);
+            discard_later(body, http2, connection);
             Err(too_large())
         }
         Ok(Err(BodyError::Failed(_))) => {
@@ -657,11 +656,11 @@ fn body_timed_out() -> HttpResponse {
 /// Answers at once without using the body; see `discard_later` for what happens to it.
 fn refuse(
     request: Request<Incoming>,
-    activity: &Arc<Activity>,
+    connection: &ConnectionState,
     response: HttpResponse,
 ) -> HttpResponse {
     let http2 = request.version() == http::Version::HTTP_2;
-    discard_later(request.into_body(), http2, activity);
+    discard_later(request.into_body(), http2, connection);
     response
 }
 
@@ -669,8 +668,9 @@ fn refuse(
 /// answer). HTTP/1.1: read and dropped after the answer, bounded in size and time and until
 /// the connection is asked to close, so that a client still sending can read the answer
 /// instead of hitting a reset connection; the request no longer counts as in flight meanwhile.
-/// A body declared larger than `DISCARD_LIMIT` is not read (the connection closes).
-fn discard_later(body: Incoming, http2: bool, activity: &Arc<Activity>) {
+/// A body declared larger than `DISCARD_LIMIT` is not read (the connection closes). The bytes
+/// drained are added to the connection's `WireAllowance`.
+fn discard_later(body: Incoming, http2: bool, connection: &ConnectionState) {
     let small = body
         .size_hint()
         .exact()
@@ -678,23 +678,27 @@ fn discard_later(body: Incoming, http2: bool, activity: &Arc<Activity>) {
     if http2 || body.is_end_stream() || !small {
         return;
     }
-    let activity = activity.clone();
+    let (activity, wire) = (connection.activity.clone(), connection.wire.clone());
     tokio::spawn(async move {
         tokio::select! {
-            _ = discard(body) => {}
+            _ = discard(body, &wire) => {}
             _ = activity.closing() => {}
         }
     });
 }
 
 /// Reads and drops what is left of a body we refuse, bounded in size and time.
-async fn discard(mut body: Incoming) {
+async fn discard(mut body: Incoming, wire: &WireAllowance) {
     let started = Instant::now();
     let mut seen = 0usize;
     while seen < DISCARD_LIMIT {
         let left = DISCARD_TIME.saturating_sub(started.elapsed());
         match tokio::time::timeout(left, body.frame()).await {
-            Ok(Some(Ok(frame))) => seen += frame.data_ref().map_or(0, |d| d.len()),
+            Ok(Some(Ok(frame))) => {
+                let len = frame.data_ref().map_or(0, |d| d.len());
+                wire.body_drained(len);
+                seen += len;
+            }
             _ => return,
         }
     }
