@@ -1,7 +1,7 @@
 //! HTTP/1.1 framing the server accepts, and where it stops (`server::flood`'s wire allowance):
-//! chunk-size lines with leading zeros are legal HTTP and served, framing without end is cut;
-//! well-behaved keep-alive traffic, pipelined or chunked, and refused bodies of megabytes are
-//! never cut. Raw sockets on 127.0.0.1.
+//! chunk-size lines with leading zeros are legal HTTP and served, framing without end is cut
+//! (also when cheap requests came first); well-behaved keep-alive traffic, pipelined or chunked,
+//! and refused bodies of megabytes are never cut. Raw sockets on 127.0.0.1.
 
 use std::time::{Duration, Instant};
 
@@ -58,14 +58,29 @@ async fn leading_zeros_in_chunk_sizes_are_served_within_the_allowance() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chunk_size_line_without_end_is_cut_instead_of_read_until_the_body_timeout() {
     let (_plugin, port) = receiver();
+    assert_endless_zeros_are_cut(port, b"").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cheap_requests_before_do_not_buy_room_for_endless_zeros() {
+    let (_plugin, port) = receiver();
+    // A thousand pipelined health checks first: each lets the client send as much as any
+    // request, but what they leave unused does not add up.
+    let gets = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);
+    assert_endless_zeros_are_cut(port, &gets).await;
+}
+
+/// Sends `before`, then a chunked POST whose first chunk-size line is 32 MiB of zeros (far more
+/// than a request may carry and than the socket buffers hold); the server must stop reading
+/// and close the connection, with a 400 if it can still write one. Before the allowance it
+/// read all 32 MiB and waited for the rest of the line until the body timeout (then 408).
+async fn assert_endless_zeros_are_cut(port: u16, before: &[u8]) {
     let mut socket = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
-    socket
-        .write_all(&chunked_head(TOKEN, true))
-        .await
-        .expect("write head");
-    // 32 MiB of zeros: far more than a request may carry and than the socket buffers hold.
+    let mut head = before.to_vec();
+    head.extend(chunked_head(TOKEN, true));
+    socket.write_all(&head).await.expect("write head");
     let (mut reader, mut writer) = socket.into_split();
     let started = Instant::now();
     let writing = tokio::spawn(async move {
@@ -79,17 +94,24 @@ async fn a_chunk_size_line_without_end_is_cut_instead_of_read_until_the_body_tim
         }
         (true, written)
     });
-    // The server stops reading and closes the connection, with a 400 if it can still write
-    // one (before: it read all 32 MiB and waited for the rest of the line until the body
-    // timeout, then answered 408).
-    let mut answer = Vec::new();
-    let read = tokio::time::timeout(PATIENCE, reader.read_to_end(&mut answer)).await;
+    let mut answers = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, reader.read_to_end(&mut answers)).await;
     assert!(read.is_ok(), "the connection was not closed in time");
-    assert!(
-        answer.is_empty() || answer.starts_with(b"HTTP/1.1 400 "),
-        "{:?}",
-        String::from_utf8_lossy(&answer)
+    let text = String::from_utf8_lossy(&answers);
+    // The health checks' answers, then the POST's 400 or nothing.
+    let (oks, last) = text
+        .match_indices("HTTP/1.1 ")
+        .map(|(at, _)| &text[at + 9..at + 12])
+        .fold((0, None), |(oks, last), status| match status {
+            "200" => (oks + 1, last),
+            other => (oks, Some(other)),
+        });
+    assert_eq!(
+        oks,
+        before.windows(4).filter(|w| *w == b"GET ").count(),
+        "{text}"
     );
+    assert!(matches!(last, None | Some("400")), "{text}");
     let (finished, written) = writing.await.expect("writer");
     assert!(!finished, "all {written} bytes were taken");
     assert!(started.elapsed() < PATIENCE);
@@ -162,8 +184,11 @@ async fn a_refused_body_of_megabytes_is_drained_and_the_connection_serves_on() {
     )
     .into_bytes();
     request.extend_from_slice(&body);
-    // Then a well-behaved request on the same connection: the drained body was allowed for,
-    // so the connection was not cut.
+    // Chunked in 64-byte chunks: their framing is allowed for as well.
+    request.extend(chunked_head("wrong-token", false));
+    request.extend(chunked_body(&body[..1 << 20], 64, 0));
+    // Then a well-behaved request on the same connection: the drained bodies were allowed
+    // for, so the connection was not cut.
     request.extend(post_request(&prepare(Duration::from_secs(30))));
     let socket = TcpStream::connect(("127.0.0.1", port))
         .await
@@ -185,6 +210,7 @@ async fn a_refused_body_of_megabytes_is_drained_and_the_connection_serves_on() {
         .expect("answers in time");
     let text = String::from_utf8_lossy(&received);
     assert!(text.starts_with("HTTP/1.1 401 "), "{text}");
+    assert_eq!(text.matches("HTTP/1.1 401 ").count(), 2, "{text}");
     assert!(text.contains("HTTP/1.1 200 OK\r\n"), "{text}");
     let _writer = writing
         .await

@@ -2,8 +2,8 @@
 //! data. `FloodGuard` wraps a connection's stream (above TLS) and looks at what passes through
 //! it; a client beyond a bound gets a read error, so hyper drops the connection.
 //!
-//! - **HTTP/2 control frames** (PING, SETTINGS, PRIORITY): neither hyper nor the `h2` crate
-//!   limits them, so a client that sends them as fast as it can (and reads the PING answers)
+//! - **HTTP/2 control frames** (PING, SETTINGS, PRIORITY, and empty DATA frames that do not
+//!   end their stream): neither hyper nor the `h2` crate limits them, so a client that sends them as fast as it can (and reads the PING answers)
 //!   keeps a core busy. Once the client's bytes start with the HTTP/2 connection preface, every
 //!   frame header is looked at (payloads are skipped, not parsed) and the control frames are
 //!   counted against a token bucket: `CONTROL_FRAME_BURST` at once, refilled at
@@ -13,13 +13,15 @@
 //!   (legal HTTP, as in Node and nginx), chunk extensions up to 16 KiB per body, and trailers;
 //!   none of it counts against the body limit, so a client could make the server read and
 //!   parse bytes without end for as long as `bodyTimeout` (or the 2 s a refused body is
-//!   drained). Instead of parsing HTTP/1.1 a second time, the bytes of an HTTP/1.1 connection
-//!   are counted against a `WireAllowance` that grows with what the server accepts:
-//!   `REQUEST_ALLOWANCE` per request (the largest head, the largest body, and
-//!   `FRAMING_ALLOWANCE` for chunk framing) plus the body bytes drained from refused requests,
-//!   on top of `INITIAL_ALLOWANCE` (a head and hyper's read-ahead). A well-behaved client
-//!   never comes near it; one that sends framing without end is cut after at most
-//!   `REQUEST_ALLOWANCE` + `INITIAL_ALLOWANCE` bytes per request.
+//!   drained). Instead of parsing HTTP/1.1 a second time, every byte of an HTTP/1.1 connection
+//!   is counted against a `WireAllowance`, which only what the server accepts extends: each
+//!   request head lets the client send `REQUEST_ALLOWANCE` more from there (its body and
+//!   framing, the next head, hyper's read-ahead), never adding to what earlier requests left
+//!   unused, so cheap requests cannot be banked for an expensive one; each body frame drained
+//!   from a refused request adds its bytes and at most as many again for its framing. A
+//!   well-behaved client never comes near it; one that sends framing without end is cut after
+//!   at most `REQUEST_ALLOWANCE` bytes from its last head (about 290 KiB), or as many framing
+//!   bytes as it sent data in a drained body.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,18 +40,25 @@ pub const CONTROL_FRAMES_PER_SECOND: f64 = 100.0;
 
 /// Largest HTTP/1.1 read buffer, so the largest request head (a longer one gets 431).
 pub const HTTP1_MAX_BUFFER: usize = 64 * 1024;
+/// How far hyper's reads may run ahead of what it parsed: one read fills its buffer's spare
+/// capacity, which can reach twice `HTTP1_MAX_BUFFER`.
+const READ_AHEAD: u64 = 2 * HTTP1_MAX_BUFFER as u64;
 /// Chunk framing (size lines, extensions, trailers) one HTTP/1.1 request may carry.
-pub const FRAMING_ALLOWANCE: u64 = 64 * 1024;
-/// What each HTTP/1.1 request allows its client to send: the largest head, the largest body
-/// and its framing.
+const FRAMING_ALLOWANCE: u64 = 64 * 1024;
+/// What an HTTP/1.1 client may send from the head of a request on: the largest body and its
+/// framing, the next head, and hyper's read-ahead.
 pub const REQUEST_ALLOWANCE: u64 =
-    HTTP1_MAX_BUFFER as u64 + MAX_PREPARE_LEN as u64 + FRAMING_ALLOWANCE;
-/// What an HTTP/1.1 client may send before its first request: one head, and what hyper reads
-/// ahead into its buffer.
-pub const INITIAL_ALLOWANCE: u64 = 2 * HTTP1_MAX_BUFFER as u64;
+    MAX_PREPARE_LEN as u64 + FRAMING_ALLOWANCE + HTTP1_MAX_BUFFER as u64 + READ_AHEAD;
+/// What an HTTP/1.1 client may send before its first request head: the head and hyper's
+/// read-ahead.
+pub const INITIAL_ALLOWANCE: u64 = HTTP1_MAX_BUFFER as u64 + READ_AHEAD;
+/// Framing a drained body frame may carry beyond its data, at most as many bytes as its data.
+const DRAINED_FRAME_FRAMING: usize = 64;
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const FRAME_HEADER_LEN: usize = 9;
+const DATA: u8 = 0x0;
+const END_STREAM: u8 = 0x1;
 const PRIORITY: u8 = 0x2;
 const SETTINGS: u8 = 0x4;
 const PING: u8 = 0x6;
@@ -97,32 +106,42 @@ impl Budget {
     }
 }
 
-/// How many bytes an HTTP/1.1 client may have sent so far; shared by the connection's
-/// `FloodGuard` (which reads it) and its requests (which add to it). See the module note.
-pub struct WireAllowance(AtomicU64);
+/// How many bytes an HTTP/1.1 client has sent and may send; shared by the connection's
+/// `FloodGuard` (which counts what it reads) and its requests (which extend the limit). See
+/// the module note. Over HTTP/1.1 hyper reads and starts requests in one task, one request at
+/// a time, so `received` is current when a request starts.
+pub struct WireAllowance {
+    received: AtomicU64,
+    limit: AtomicU64,
+}
 
 impl WireAllowance {
     pub fn new() -> Self {
-        WireAllowance(AtomicU64::new(INITIAL_ALLOWANCE))
+        WireAllowance {
+            received: AtomicU64::new(0),
+            limit: AtomicU64::new(INITIAL_ALLOWANCE),
+        }
     }
 
-    /// A request head was accepted.
+    /// An HTTP/1.1 request head was accepted: the client may send `REQUEST_ALLOWANCE` bytes
+    /// from what it sent so far (not on top of an earlier request's unused share).
     pub fn request_started(&self) {
-        self.grant(REQUEST_ALLOWANCE);
+        let from_here = self.received.load(Ordering::Relaxed) + REQUEST_ALLOWANCE;
+        self.limit.fetch_max(from_here, Ordering::Relaxed);
     }
 
-    /// `bytes` of body data were read beyond what `REQUEST_ALLOWANCE` covers (a refused
-    /// body being drained).
+    /// A frame of `bytes` data was drained from a refused body: it allows its bytes and its
+    /// framing (at most `DRAINED_FRAME_FRAMING`, and never more than its data).
     pub fn body_drained(&self, bytes: usize) {
-        self.grant(bytes as u64);
+        let framing = bytes.min(DRAINED_FRAME_FRAMING);
+        self.limit
+            .fetch_add((bytes + framing) as u64, Ordering::Relaxed);
     }
 
-    fn grant(&self, bytes: u64) {
-        self.0.fetch_add(bytes, Ordering::Relaxed);
-    }
-
-    fn allows(&self, received: u64) -> bool {
-        received <= self.0.load(Ordering::Relaxed)
+    /// Counts `bytes` more received; false once that is more than allowed.
+    fn receive(&self, bytes: usize) -> bool {
+        let received = self.received.fetch_add(bytes as u64, Ordering::Relaxed) + bytes as u64;
+        received <= self.limit.load(Ordering::Relaxed)
     }
 }
 
@@ -132,14 +151,13 @@ type Refusal = &'static str;
 const TOO_MANY_CONTROL_FRAMES: Refusal =
     "too many HTTP/2 control frames (PING, SETTINGS, PRIORITY)";
 const OVER_WIRE_ALLOWANCE: Refusal =
-    "more HTTP/1.1 framing than the requests allow (e.g. chunk-size lines of many leading zeros)";
+    "more HTTP/1.1 bytes than the requests allow (e.g. chunk-size lines of endless leading zeros)";
 
-/// Reads the client's bytes as they pass; see the module note.
+/// Reads the client's bytes as they pass: HTTP/2 frame headers, or HTTP/1.1 byte counts;
+/// see the module note.
 struct FrameMeter {
     position: Position,
     budget: Budget,
-    /// Bytes received on the connection so far.
-    received: u64,
     allowance: Arc<WireAllowance>,
 }
 
@@ -148,7 +166,6 @@ impl FrameMeter {
         FrameMeter {
             position: Position::Preface(0),
             budget: Budget::new(),
-            received: 0,
             allowance,
         }
     }
@@ -156,9 +173,9 @@ impl FrameMeter {
     /// Looks at bytes the client sent; refuses them once the client sent more HTTP/2 control
     /// frames, or more HTTP/1.1 bytes, than allowed.
     fn observe(&mut self, bytes: &[u8]) -> Result<(), Refusal> {
-        self.received += bytes.len() as u64;
+        let within_allowance = self.allowance.receive(bytes.len());
         self.follow_frames(bytes)?;
-        if matches!(self.position, Position::NotHttp2) && !self.allowance.allows(self.received) {
+        if matches!(self.position, Position::NotHttp2) && !within_allowance {
             return Err(OVER_WIRE_ALLOWANCE);
         }
         Ok(())
@@ -197,7 +214,11 @@ impl FrameMeter {
                         let length = usize::from(header[0]) << 16
                             | usize::from(header[1]) << 8
                             | usize::from(header[2]);
-                        let control = matches!(header[3], PRIORITY | SETTINGS | PING);
+                        let (kind, flags) = (header[3], header[4]);
+                        // An empty DATA frame that does not end its stream carries nothing
+                        // (the "empty frames" flood, CVE-2019-9518): counted like the others.
+                        let empty_data = kind == DATA && length == 0 && flags & END_STREAM == 0;
+                        let control = matches!(kind, PRIORITY | SETTINGS | PING) || empty_data;
                         if control && !self.budget.take() {
                             return Err(TOO_MANY_CONTROL_FRAMES);
                         }
@@ -228,7 +249,7 @@ impl FrameMeter {
     }
 }
 
-/// A connection's stream with its control frames counted (see the module note).
+/// A connection's stream with what its client sends bounded (see the module note).
 pub struct FloodGuard<S> {
     stream: S,
     meter: FrameMeter,
@@ -345,6 +366,21 @@ mod tests {
         }
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn empty_data_frames_count_unless_they_end_their_stream() {
+        let mut meter = new_meter();
+        assert_eq!(meter.observe(PREFACE), Ok(()));
+        let mut ending = frame(DATA, 0);
+        ending[4] = END_STREAM;
+        for _ in 0..5000 {
+            assert_eq!(meter.observe(&ending), Ok(()));
+        }
+        for _ in 0..CONTROL_FRAME_BURST as usize {
+            assert_eq!(meter.observe(&frame(DATA, 0)), Ok(()));
+        }
+        assert_eq!(meter.observe(&frame(DATA, 0)), Err(TOO_MANY_CONTROL_FRAMES));
+    }
+
     #[test]
     fn http1_frames_are_not_looked_at() {
         let mut meter = new_meter();
@@ -374,14 +410,40 @@ mod tests {
         assert_eq!(feed_zeros(&mut meter, INITIAL_ALLOWANCE), Ok(()));
         assert_eq!(feed_zeros(&mut meter, 1), Err(OVER_WIRE_ALLOWANCE));
 
-        // Each request allows REQUEST_ALLOWANCE more, a drained body its own bytes.
+        // A request allows REQUEST_ALLOWANCE from where it started.
+        let allowance = Arc::new(WireAllowance::new());
+        let mut meter = FrameMeter::new(allowance.clone());
+        assert_eq!(feed_zeros(&mut meter, 1000), Ok(()));
+        allowance.request_started();
+        assert_eq!(feed_zeros(&mut meter, REQUEST_ALLOWANCE), Ok(()));
+        assert_eq!(feed_zeros(&mut meter, 1), Err(OVER_WIRE_ALLOWANCE));
+    }
+
+    #[test]
+    fn what_cheap_requests_leave_unused_is_not_banked() {
+        let allowance = Arc::new(WireAllowance::new());
+        let mut meter = FrameMeter::new(allowance.clone());
+        // A thousand 20-byte requests (pipelined GETs, say)...
+        for _ in 0..1000 {
+            assert_eq!(feed_zeros(&mut meter, 20), Ok(()));
+            allowance.request_started();
+        }
+        // ...leave the last one's share, not a thousand shares.
+        assert_eq!(feed_zeros(&mut meter, REQUEST_ALLOWANCE), Ok(()));
+        assert_eq!(feed_zeros(&mut meter, 1), Err(OVER_WIRE_ALLOWANCE));
+    }
+
+    #[test]
+    fn a_drained_body_allows_its_data_and_as_much_framing_at_most() {
         let allowance = Arc::new(WireAllowance::new());
         let mut meter = FrameMeter::new(allowance.clone());
         assert_eq!(feed_zeros(&mut meter, INITIAL_ALLOWANCE), Ok(()));
-        allowance.request_started();
-        assert_eq!(feed_zeros(&mut meter, REQUEST_ALLOWANCE), Ok(()));
+        // A 4 KiB frame allows 4 KiB + 64; three 1-byte frames 2 bytes each.
         allowance.body_drained(4096);
-        assert_eq!(feed_zeros(&mut meter, 4096), Ok(()));
+        for _ in 0..3 {
+            allowance.body_drained(1);
+        }
+        assert_eq!(feed_zeros(&mut meter, 4096 + 64 + 6), Ok(()));
         assert_eq!(feed_zeros(&mut meter, 1), Err(OVER_WIRE_ALLOWANCE));
     }
 

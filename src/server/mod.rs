@@ -361,7 +361,9 @@ where
         service_fn(move |request: Request<Incoming>| {
             let (state, connection) = (state.clone(), connection.clone());
             let in_flight = connection.activity.request_started();
-            connection.wire.request_started();
+            if request.version() != http::Version::HTTP_2 {
+                connection.wire.request_started();
+            }
             async move {
                 let http2 = request.version() == http::Version::HTTP_2;
                 let response = answer(&state, &connection, request).await;
