@@ -197,9 +197,6 @@ struct Marked {
     _place: OwnedSemaphorePermit,
 }
 
-/// Largest read passed on at once (the part of hyper's buffer that is zeroed first).
-const READ_CHUNK: usize = 16 * 1024;
-
 impl Connection for Marked {
     fn connected(&self) -> Connected {
         self.stream.connected().extra(self.marks.clone())
@@ -212,22 +209,23 @@ impl hyper::rt::Read for Marked {
         cx: &mut Context<'_>,
         mut buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<std::io::Result<()>> {
-        if buf.remaining() == 0 {
-            return Pin::new(&mut self.stream).poll_read(cx, buf);
-        }
-        // Read through a ReadBuf of our own over the (initialized) unfilled part, to see how
-        // many bytes came.
-        let room = buf.remaining().min(READ_CHUNK);
-        let mut inner = hyper::rt::ReadBuf::new(buf.initialize_unfilled_to(room));
-        let result = Pin::new(&mut self.stream).poll_read(cx, inner.unfilled());
-        let read = inner.filled().len();
+        // Read through a ReadBuf of our own over the unfilled part, to see how many bytes came
+        // (hyper-util's `TokioIo` reads the same way).
+        // SAFETY: the inner read only writes initialized bytes into the slice and counts them
+        // in `filled`; exactly that many are then marked filled in `buf`.
+        let read = unsafe {
+            let mut inner = hyper::rt::ReadBuf::uninit(buf.as_mut());
+            match Pin::new(&mut self.stream).poll_read(cx, inner.unfilled()) {
+                Poll::Ready(Ok(())) => inner.filled().len(),
+                other => return other,
+            }
+        };
         if read > 0 {
             self.marks.0.read_since_write.store(true, Ordering::Relaxed);
-            // SAFETY: `initialize_unfilled_to` initialized the first `room` unfilled bytes,
-            // and the inner read filled `read <= room` of them.
-            unsafe { buf.advance(read) };
         }
-        result
+        // SAFETY: see above.
+        unsafe { buf.advance(read) };
+        Poll::Ready(Ok(()))
     }
 }
 
