@@ -183,6 +183,8 @@ declare namespace PluginHttp {
       connectionsClosedForRoom: number
       /** Connections dropped because their answers waited longer than `bodyTimeout` to be taken. */
       connectionsClosedStalled: number
+      /** Connections dropped for sending more than they may: HTTP/2 control frames beyond their budget, HTTP/1.1 bytes beyond what their requests allow. */
+      connectionsClosedFlooding: number
       /** Requests refused (503 / REFUSED_STREAM) at `maxHandlerCalls` or `maxHandlerCallsPerConnection`. */
       handlerCallsRefused: number
       /** Data-handler answers dropped because their request was gone (cancelled or expired). */

@@ -335,6 +335,9 @@ describe('10. HTTP/2 control-frame floods are bounded per connection', () => {
       // Far fewer than were sent: the budget is 1,000 at once plus 100 a second.
       expect(sent).toBeLessThan(40000)
       expect(served.status).toBe(200)
+      // Counted once, for this connection; the well-behaved one was not.
+      expect(plugin.getAdminInfo().stats.connectionsClosedFlooding).toBe(1)
+      expect(plugin.getMetrics()).toMatch(/connections_closed_total\{reason="flooding"\} 1\n/)
     })
 })
 

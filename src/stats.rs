@@ -159,6 +159,7 @@ pub struct Stats {
     closed_idle: AtomicU64,
     closed_for_room: AtomicU64,
     closed_stalled: AtomicU64,
+    closed_flooding: AtomicU64,
     handler_calls_refused: AtomicU64,
     handler_answers_dropped: AtomicU64,
 }
@@ -175,6 +176,7 @@ impl Default for Stats {
             closed_idle: AtomicU64::new(0),
             closed_for_room: AtomicU64::new(0),
             closed_stalled: AtomicU64::new(0),
+            closed_flooding: AtomicU64::new(0),
             handler_calls_refused: AtomicU64::new(0),
             handler_answers_dropped: AtomicU64::new(0),
         }
@@ -245,6 +247,12 @@ impl Stats {
         add(&self.closed_stalled, 1);
     }
 
+    /// A connection was dropped for sending more than it may: HTTP/2 control frames beyond
+    /// their budget, or HTTP/1.1 bytes beyond what its requests allow (`server::flood`).
+    pub fn connection_closed_flooding(&self) {
+        add(&self.closed_flooding, 1);
+    }
+
     /// A request was refused (503 / REFUSED_STREAM) because too many data-handler calls were
     /// in flight.
     pub fn handler_call_refused(&self) {
@@ -287,6 +295,7 @@ impl Stats {
             connections_closed_idle: read(&self.closed_idle),
             connections_closed_for_room: read(&self.closed_for_room),
             connections_closed_stalled: read(&self.closed_stalled),
+            connections_closed_flooding: read(&self.closed_flooding),
             handler_calls_refused: read(&self.handler_calls_refused),
             handler_answers_dropped: read(&self.handler_answers_dropped),
             outgoing,
@@ -308,6 +317,9 @@ pub struct StatsSnapshot {
     /// Incoming connections dropped because their answers waited longer than `bodyTimeout` for
     /// the client to take them.
     pub connections_closed_stalled: u64,
+    /// Incoming connections dropped for sending more than they may (HTTP/2 control frames
+    /// beyond their budget, HTTP/1.1 bytes beyond what their requests allow).
+    pub connections_closed_flooding: u64,
     /// Incoming requests refused (503 / REFUSED_STREAM) at `maxHandlerCalls` or
     /// `maxHandlerCallsPerConnection`.
     pub handler_calls_refused: u64,
@@ -375,7 +387,7 @@ impl StatsSnapshot {
         metric(
             "connections_closed_total",
             "counter",
-            "Incoming connections we closed: idle past headersTimeout, to stay under maxConnections, or stalled writing answers.",
+            "Incoming connections we closed: idle past headersTimeout, to stay under maxConnections, stalled writing answers, or flooding (control frames or framing beyond their budget).",
             vec![
                 (
                     "{reason=\"idle\"}".to_owned(),
@@ -388,6 +400,10 @@ impl StatsSnapshot {
                 (
                     "{reason=\"stalled\"}".to_owned(),
                     self.connections_closed_stalled as f64,
+                ),
+                (
+                    "{reason=\"flooding\"}".to_owned(),
+                    self.connections_closed_flooding as f64,
                 ),
             ],
         );

@@ -57,24 +57,26 @@ async fn leading_zeros_in_chunk_sizes_are_served_within_the_allowance() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chunk_size_line_without_end_is_cut_instead_of_read_until_the_body_timeout() {
-    let (_plugin, port) = receiver();
-    assert_endless_zeros_are_cut(port, b"").await;
+    let (plugin, _) = receiver();
+    assert_endless_zeros_are_cut(&plugin, b"").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cheap_requests_before_do_not_buy_room_for_endless_zeros() {
-    let (_plugin, port) = receiver();
+    let (plugin, _) = receiver();
     // A thousand pipelined health checks first: each lets the client send as much as any
     // request, but what they leave unused does not add up.
     let gets = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);
-    assert_endless_zeros_are_cut(port, &gets).await;
+    assert_endless_zeros_are_cut(&plugin, &gets).await;
 }
 
 /// Sends `before`, then a chunked POST whose first chunk-size line is 32 MiB of zeros (far more
 /// than a request may carry and than the socket buffers hold); the server must stop reading
 /// and close the connection, with a 400 if it can still write one. Before the allowance it
 /// read all 32 MiB and waited for the rest of the line until the body timeout (then 408).
-async fn assert_endless_zeros_are_cut(port: u16, before: &[u8]) {
+/// The cut is counted in `connectionsClosedFlooding`.
+async fn assert_endless_zeros_are_cut(plugin: &crate::core::Plugin, before: &[u8]) {
+    let port = plugin.port().expect("listening");
     let mut socket = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
@@ -115,6 +117,7 @@ async fn assert_endless_zeros_are_cut(port: u16, before: &[u8]) {
     let (finished, written) = writing.await.expect("writer");
     assert!(!finished, "all {written} bytes were taken");
     assert!(started.elapsed() < PATIENCE);
+    assert_eq!(stats(plugin)["connectionsClosedFlooding"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,6 +156,7 @@ async fn pipelined_keep_alive_requests_of_the_largest_size_are_never_cut() {
     let errors = stats(&plugin)["incoming"]["errors"].clone();
     let errors = errors.as_object().expect("error counts");
     assert!(errors.values().all(|count| count == 0), "{errors:?}");
+    assert_eq!(stats(&plugin)["connectionsClosedFlooding"], 0);
 }
 
 /// Reads until `wanted` 200 answers arrived (or the connection ended, or `PATIENCE`).
@@ -175,7 +179,7 @@ async fn count_ok_answers(reader: &mut tokio::net::tcp::OwnedReadHalf, wanted: u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_body_of_megabytes_is_drained_and_the_connection_serves_on() {
-    let (_plugin, port) = receiver();
+    let (plugin, port) = receiver();
     let body = vec![5u8; 3 << 20];
     let mut request = format!(
         "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong-token\r\n\
@@ -216,4 +220,5 @@ async fn a_refused_body_of_megabytes_is_drained_and_the_connection_serves_on() {
         .await
         .expect("writer")
         .expect("the whole body was taken");
+    assert_eq!(stats(&plugin)["connectionsClosedFlooding"], 0);
 }

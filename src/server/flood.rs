@@ -32,6 +32,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
 use crate::protocol::packet::MAX_PREPARE_LEN;
+use crate::stats::Stats;
 
 /// Control frames a connection may send at once.
 pub const CONTROL_FRAME_BURST: f64 = 1000.0;
@@ -249,17 +250,22 @@ impl FrameMeter {
     }
 }
 
-/// A connection's stream with what its client sends bounded (see the module note).
+/// A connection's stream with what its client sends bounded (see the module note). A refusal
+/// is counted once in `connectionsClosedFlooding`.
 pub struct FloodGuard<S> {
     stream: S,
     meter: FrameMeter,
+    stats: Arc<Stats>,
+    refused: bool,
 }
 
 impl<S> FloodGuard<S> {
-    pub fn new(stream: S, allowance: Arc<WireAllowance>) -> Self {
+    pub fn new(stream: S, allowance: Arc<WireAllowance>, stats: Arc<Stats>) -> Self {
         FloodGuard {
             stream,
             meter: FrameMeter::new(allowance),
+            stats,
+            refused: false,
         }
     }
 }
@@ -275,6 +281,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for FloodGuard<S> {
         if let Poll::Ready(Ok(())) = result {
             let this = &mut *self;
             if let Err(refusal) = this.meter.observe(&buf.filled()[before..]) {
+                if !this.refused {
+                    this.refused = true;
+                    this.stats.connection_closed_flooding();
+                }
                 return Poll::Ready(Err(std::io::Error::new(
                     std::io::ErrorKind::ConnectionAborted,
                     refusal,

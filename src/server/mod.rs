@@ -354,7 +354,8 @@ where
             state.limits.max_handler_calls_per_connection,
         )),
     });
-    let io = TokioIo::new(FloodGuard::new(stream, connection.wire.clone()));
+    let guard = FloodGuard::new(stream, connection.wire.clone(), state.stats.clone());
+    let io = TokioIo::new(guard);
     let activity = connection.activity.clone();
     let service = {
         let state = state.clone();
