@@ -387,7 +387,7 @@ impl StatsSnapshot {
         metric(
             "connections_closed_total",
             "counter",
-            "Incoming connections we closed: idle past headersTimeout, to stay under maxConnections, stalled writing answers, or flooding (control frames or framing beyond their budget).",
+            "Incoming connections we closed: idle past headersTimeout, to stay under maxConnections, stalled writing answers, or flooding (HTTP/2 control frames or HTTP/1.1 bytes beyond their bounds).",
             vec![
                 (
                     "{reason=\"idle\"}".to_owned(),
