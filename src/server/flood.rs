@@ -3,12 +3,12 @@
 //! it; a client beyond a bound gets a read error, so hyper drops the connection.
 //!
 //! - **HTTP/2 control frames** (PING, SETTINGS, PRIORITY, and empty DATA frames that do not
-//!   end their stream): neither hyper nor the `h2` crate limits them, so a client that sends them as fast as it can (and reads the PING answers)
-//!   keeps a core busy. Once the client's bytes start with the HTTP/2 connection preface, every
-//!   frame header is looked at (payloads are skipped, not parsed) and the control frames are
-//!   counted against a token bucket: `CONTROL_FRAME_BURST` at once, refilled at
-//!   `CONTROL_FRAMES_PER_SECOND`. A well-behaved client sends a few SETTINGS and an occasional
-//!   PING.
+//!   end their stream): neither hyper nor the `h2` crate limits them, so a client that sends
+//!   them as fast as it can (and reads the PING answers) keeps a core busy. Once the client's
+//!   bytes start with the HTTP/2 connection preface, every frame header is looked at (payloads
+//!   are skipped, not parsed) and the control frames are counted against a token bucket:
+//!   `CONTROL_FRAME_BURST` at once, refilled at `CONTROL_FRAMES_PER_SECOND`. A well-behaved
+//!   client sends a few SETTINGS and an occasional PING.
 //! - **HTTP/1.1 framing**: hyper accepts chunk-size lines with any number of leading zeros
 //!   (legal HTTP, as in Node and nginx), chunk extensions up to 16 KiB per body, and trailers;
 //!   none of it counts against the body limit, so a client could make the server read and
@@ -48,11 +48,11 @@ const READ_AHEAD: u64 = 2 * HTTP1_MAX_BUFFER as u64;
 const FRAMING_ALLOWANCE: u64 = 64 * 1024;
 /// What an HTTP/1.1 client may send from the head of a request on: the largest body and its
 /// framing, the next head, and hyper's read-ahead.
-pub const REQUEST_ALLOWANCE: u64 =
+const REQUEST_ALLOWANCE: u64 =
     MAX_PREPARE_LEN as u64 + FRAMING_ALLOWANCE + HTTP1_MAX_BUFFER as u64 + READ_AHEAD;
 /// What an HTTP/1.1 client may send before its first request head: the head and hyper's
 /// read-ahead.
-pub const INITIAL_ALLOWANCE: u64 = HTTP1_MAX_BUFFER as u64 + READ_AHEAD;
+const INITIAL_ALLOWANCE: u64 = HTTP1_MAX_BUFFER as u64 + READ_AHEAD;
 /// Framing a drained body frame may carry beyond its data, at most as many bytes as its data.
 const DRAINED_FRAME_FRAMING: usize = 64;
 
@@ -150,7 +150,7 @@ impl WireAllowance {
 type Refusal = &'static str;
 
 const TOO_MANY_CONTROL_FRAMES: Refusal =
-    "too many HTTP/2 control frames (PING, SETTINGS, PRIORITY)";
+    "too many HTTP/2 control frames (PING, SETTINGS, PRIORITY, empty DATA)";
 const OVER_WIRE_ALLOWANCE: Refusal =
     "more HTTP/1.1 bytes than the requests allow (e.g. chunk-size lines of endless leading zeros)";
 

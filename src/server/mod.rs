@@ -362,11 +362,11 @@ where
         service_fn(move |request: Request<Incoming>| {
             let (state, connection) = (state.clone(), connection.clone());
             let in_flight = connection.activity.request_started();
-            if request.version() != http::Version::HTTP_2 {
+            let http2 = request.version() == http::Version::HTTP_2;
+            if !http2 {
                 connection.wire.request_started();
             }
             async move {
-                let http2 = request.version() == http::Version::HTTP_2;
                 let response = answer(&state, &connection, request).await;
                 drop(in_flight);
                 if http2 && response.extensions().get::<TooBusy>().is_some() {
