@@ -24,11 +24,12 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::{ptr, slice};
 
 use bytes::Bytes;
-use napi::bindgen_prelude::{BufferSlice, FnArgs, ToNapiValue};
+use napi::bindgen_prelude::{FnArgs, ToNapiValue};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{sys, Env, Status};
+use napi::{check_status, sys, Status};
 use tokio::sync::oneshot;
 
 use crate::error::Error;
@@ -108,12 +109,30 @@ pub struct Record {
 }
 
 impl Record {
-    fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.id.to_le_bytes());
-        out.push(self.kind);
+    const HEADER: usize = 9;
+
+    /// Bytes this record takes in a batch.
+    fn len(&self) -> usize {
+        Self::HEADER + self.bytes.len()
+    }
+
+    /// Writes the record at the start of `out` (at least [`Record::len`] bytes long).
+    fn write(&self, out: &mut [u8]) {
+        let (header, rest) = out.split_at_mut(Self::HEADER);
+        header[..4].copy_from_slice(&self.id.to_le_bytes());
+        header[4] = self.kind;
         // Packets are at most a few tens of KB (the body limits), far below u32::MAX.
-        out.extend_from_slice(&(self.bytes.len() as u32).to_le_bytes());
-        out.extend_from_slice(&self.bytes);
+        header[5..].copy_from_slice(&(self.bytes.len() as u32).to_le_bytes());
+        rest[..self.bytes.len()].copy_from_slice(&self.bytes);
+    }
+}
+
+/// Writes `records` one after another into `out`, which is exactly as long as they are.
+fn pack(records: &[Record], out: &mut [u8]) {
+    let mut at = 0;
+    for record in records {
+        record.write(&mut out[at..]);
+        at += record.len();
     }
 }
 
@@ -148,13 +167,36 @@ pub struct Batch(Arc<Mailbox>);
 impl ToNapiValue for Batch {
     unsafe fn to_napi_value(env: sys::napi_env, value: Self) -> napi::Result<sys::napi_value> {
         let records = value.0.take();
-        let mut packed = Vec::with_capacity(records.iter().map(|r| 9 + r.bytes.len()).sum());
-        for record in &records {
-            record.write(&mut packed);
+        let length = records.iter().map(Record::len).sum();
+        // The records are written straight into the Buffer's memory (Node's allocator, counted
+        // by V8 as external memory), not packed into a Vec first and copied: a batch can be
+        // megabytes, and a short-lived allocation of that size per batch cost a copy on the JS
+        // thread and kept the allocator's large pages busy.
+        let mut buffer = ptr::null_mut();
+        let mut data = ptr::null_mut();
+        // SAFETY: `env` is the live env this conversion was called with; both out-params are
+        // valid pointers.
+        check_status!(unsafe { sys::napi_create_buffer(env, length, &mut data, &mut buffer) })?;
+        if length > 0 {
+            // As napi-rs's `buffer_data_ptr` notes, the pointer `napi_create_buffer` returns is
+            // not the Buffer's memory on every target; `napi_get_buffer_info`'s always is.
+            let mut reported = 0;
+            // SAFETY: `buffer` is the Buffer just created in this env.
+            check_status!(unsafe {
+                sys::napi_get_buffer_info(env, buffer, &mut data, &mut reported)
+            })?;
+            if data.is_null() || reported != length {
+                return Err(napi::Error::from_reason(
+                    "a new Buffer has no memory of its size",
+                ));
+            }
+            // SAFETY: `data` points at the `length` bytes of the Buffer just created, which
+            // nothing else references yet.
+            pack(&records, unsafe {
+                slice::from_raw_parts_mut(data.cast::<u8>(), length)
+            });
         }
-        let buffer = BufferSlice::copy_from(&Env::from_raw(env), &packed)?;
-        // SAFETY: `env` is the live env this conversion was called with.
-        unsafe { ToNapiValue::to_napi_value(env, &buffer) }
+        Ok(buffer)
     }
 }
 
@@ -265,8 +307,11 @@ impl PendingCalls {
     }
 
     /// The request for `id` is gone: keep the call (and its places) until JS answers or
-    /// `deadline` passed, whichever comes first.
+    /// `deadline` passed, whichever comes first. Nothing to do if JS answered already.
     fn abandon(self: &Arc<Self>, id: u32, deadline: tokio::time::Instant) {
+        if !self.lock().contains_key(&id) {
+            return;
+        }
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) if deadline > tokio::time::Instant::now() => {
                 let pending = self.clone();
@@ -284,16 +329,30 @@ impl PendingCalls {
     }
 }
 
-/// Abandons the call when its request is dropped before JS answered.
-struct AbandonOnDrop {
+/// One call's wait for JS's answer. Made when the call is registered, so that a request
+/// dropped before JS answered abandons the call even if it never waited.
+struct AnswerWait {
     pending: Arc<PendingCalls>,
     id: u32,
     deadline: tokio::time::Instant,
+    /// Set once the answer came (or the call was forgotten): the call has left `waiting`,
+    /// there is nothing to abandon.
+    answered: bool,
 }
 
-impl Drop for AbandonOnDrop {
+impl AnswerWait {
+    async fn until_answered(mut self, answer: oneshot::Receiver<HandlerOutcome>) -> HandlerOutcome {
+        let outcome = answer.await;
+        self.answered = true;
+        outcome.unwrap_or(HandlerOutcome::Unavailable)
+    }
+}
+
+impl Drop for AnswerWait {
     fn drop(&mut self) {
-        self.pending.abandon(self.id, self.deadline);
+        if !self.answered {
+            self.pending.abandon(self.id, self.deadline);
+        }
     }
 }
 
@@ -317,10 +376,11 @@ impl JsDataHandler {
 impl DataHandler for JsDataHandler {
     fn handle(&self, packet: Bytes, call: HandlerCall) -> HandlerFuture {
         let (id, answer) = self.pending.register(call.slots);
-        let guard = AbandonOnDrop {
+        let wait = AnswerWait {
             pending: self.pending.clone(),
             id,
             deadline: call.deadline,
+            answered: false,
         };
         let record = Record {
             id,
@@ -332,10 +392,7 @@ impl DataHandler for JsDataHandler {
         for undelivered in hand_over(&self.dispatch, &self.mailbox, record) {
             self.pending.forget(undelivered.id);
         }
-        Box::pin(async move {
-            let _guard = guard;
-            answer.await.unwrap_or(HandlerOutcome::Unavailable)
-        })
+        Box::pin(wait.until_answered(answer))
     }
 }
 
@@ -369,6 +426,123 @@ mod tests {
         out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
         out.extend_from_slice(bytes);
         out
+    }
+
+    use std::time::Duration;
+    use tokio::sync::Semaphore;
+    use tokio::time::Instant;
+
+    /// Registers a call holding one place of `places`, as the server's handler calls do.
+    fn call(
+        pending: &Arc<PendingCalls>,
+        places: &Arc<Semaphore>,
+        deadline: Instant,
+    ) -> (u32, AnswerWait, oneshot::Receiver<HandlerOutcome>) {
+        let place = places.clone().try_acquire_owned().unwrap();
+        let (id, answer) = pending.register(CallSlots::new(vec![place]));
+        let wait = AnswerWait {
+            pending: pending.clone(),
+            id,
+            deadline,
+            answered: false,
+        };
+        (id, wait, answer)
+    }
+
+    fn alive_tasks() -> usize {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answered_call_leaves_nothing_waiting_for_its_deadline() {
+        let (pending, places) = (
+            Arc::new(PendingCalls::default()),
+            Arc::new(Semaphore::new(2)),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+
+        let (id, wait, answer) = call(&pending, &places, deadline);
+        let fulfill = || HandlerOutcome::Reply(Bytes::from_static(b"fulfill"));
+        assert!(pending.settle(id, fulfill()));
+        assert_eq!(wait.until_answered(answer).await, fulfill());
+
+        let (id, wait, answer) = call(&pending, &places, deadline);
+        pending.forget(id);
+        assert_eq!(
+            wait.until_answered(answer).await,
+            HandlerOutcome::Unavailable
+        );
+
+        assert_eq!(
+            alive_tasks(),
+            0,
+            "a task sleeps until the deadline of an answered call"
+        );
+        assert_eq!(places.available_permits(), 2);
+        assert!(pending.lock().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_whose_request_is_gone_keeps_its_places_until_the_deadline() {
+        let (pending, places) = (
+            Arc::new(PendingCalls::default()),
+            Arc::new(Semaphore::new(2)),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+
+        // Never polled, then dropped: the request went away before JS answered.
+        let (_, wait, answer) = call(&pending, &places, deadline);
+        drop(wait.until_answered(answer));
+        assert_eq!(
+            places.available_permits(),
+            1,
+            "the handler is still working on it"
+        );
+        tokio::time::sleep_until(deadline + Duration::from_millis(1)).await;
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(places.available_permits(), 2, "given back at the deadline");
+        assert!(pending.lock().is_empty());
+        assert_eq!(alive_tasks(), 0);
+
+        // Answered after its request is gone: the answer is dropped, the places given back.
+        let (id, wait, answer) = call(&pending, &places, deadline + Duration::from_secs(60));
+        drop(wait.until_answered(answer));
+        assert!(!pending.settle(id, HandlerOutcome::NoHandler));
+        assert_eq!(places.available_permits(), 2);
+    }
+
+    #[test]
+    fn records_towards_js_are_packed_back_to_back() {
+        let records = [
+            Record {
+                id: 1,
+                kind: KIND_PACKET,
+                bytes: Bytes::from_static(b"fulfill"),
+            },
+            Record {
+                id: u32::MAX,
+                kind: KIND_FAILURE,
+                bytes: Bytes::new(),
+            },
+            Record {
+                id: 0x0102_0304,
+                kind: KIND_PACKET,
+                bytes: Bytes::from(vec![0xab; 40_000]),
+            },
+        ];
+        let mut out = vec![0xee; records.iter().map(Record::len).sum()];
+        pack(&records, &mut out);
+        let expected = [
+            record(1, KIND_PACKET, b"fulfill"),
+            record(u32::MAX, KIND_FAILURE, b""),
+            record(0x0102_0304, KIND_PACKET, &[0xab; 40_000]),
+        ]
+        .concat();
+        assert_eq!(out, expected);
     }
 
     #[test]
