@@ -330,7 +330,7 @@ function renderMarkdown (summary, config, machine, variants, rustBuilt, hasPairs
     'and a sender that keeps a fixed number of `sendData` calls in flight with one pre-built Prepare ' +
     '(each completion issues the next). Both sides of a pair are the same implementation, with the same auth both ways ' +
     '(static token, or HS256 JWTs). Within a round every cell runs ours (HTTP/1.1), 1.6.1 (HTTP/1.1), ours (h2c) and the ' +
-    'pure-Rust pair (hyper client and server, no JavaScript: the transport ceiling) back to back. ' +
+    'pure-Rust pair (hyper client and server, no JavaScript, one tokio worker per process: the transport ceiling) back to back. ' +
     'pkt/s counts Fulfills received in the measured window; latency is per `sendData` call; CPU µs/pkt is the ' +
     'CPU time (user + system, all threads) of sender and receiver together over the window, divided by the packets; ' +
     'RSS is each process\'s peak (VmHWM). Ratios are ours ÷ 1.6.1 (or ours ÷ Rust pair).', '')

@@ -73,7 +73,12 @@ fn number(flags: &HashMap<String, String>, key: &str, default: u64) -> u64 {
 
 fn main() {
     let (role, flags) = args();
+    // One worker, as the addon's runtime has by default (src/node/runtime.rs): on the 2-core
+    // bench machine the pair ran 79,581 packets/s at 23.7 µs of CPU per packet with one worker
+    // per process against 59,500 and 32.9 µs with one per core (4 interleaved rounds, 64 in
+    // flight, 1 KiB), so one worker is the higher ceiling. `TOKIO_WORKER_THREADS` is ignored.
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .expect("tokio runtime");
