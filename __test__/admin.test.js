@@ -65,6 +65,23 @@ test('counts packets, fulfills, rejects, errors by kind, bytes and latency in bo
   expect(() => client.getMetrics('bad name')).toThrow(/prefix/)
 })
 
+// The task per answered packet fixed in 05a3959 (each one slept until its Prepare expired) is what
+// runtime.aliveTasks is for: under steady traffic it stays flat; before the fix it grew by one
+// per packet (by 1,000 here: the Prepares expire after 60 s).
+test('answered packets leave no task behind: runtime.aliveTasks and its gauge stay flat', async () => {
+  const { server, client } = await pair()
+  server.registerDataHandler(async () => makeFulfill(Buffer.from('ok')))
+  const burst = () => Promise.all(Array.from({ length: 50 }, () => client.sendData(makePrepare({ expiresInMs: 60000 }))))
+  await burst() // opens the connections the bursts below reuse
+  const before = server.getAdminInfo().runtime.aliveTasks
+  for (let i = 0; i < 20; i++) await burst()
+  const after = server.getAdminInfo().runtime.aliveTasks
+  expect(before).toBeGreaterThan(0)
+  expect(after - before).toBeLessThan(100)
+  expect(server.getMetrics()).toMatch(/^ilp_plugin_http_runtime_alive_tasks \d+$/m)
+  expect(server.getMetrics()).toContain('# TYPE ilp_plugin_http_runtime_alive_tasks gauge\n')
+})
+
 test('the effective configuration is shown with every secret redacted', async () => {
   const { server, client } = await pair()
   for (const plugin of [server, client]) {

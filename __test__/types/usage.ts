@@ -56,7 +56,8 @@ async function main (): Promise<void> {
   const info: PluginHttp.AdminInfo = plugin.getAdminInfo()
   const inFlight: number = info.stats.outgoing.inFlight
   const metrics: string = plugin.getMetrics('ilp')
-  console.log(inFlight, metrics)
+  const aliveTasks: number | undefined = info.runtime?.aliveTasks
+  console.log(inFlight, metrics, aliveTasks)
   plugin.deregisterDataHandler()
   await plugin.sendMoney('0')
   await plugin.disconnect()

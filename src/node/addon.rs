@@ -13,7 +13,7 @@ use crate::log::SharedLogger;
 use crate::node::bridge::{
     read_outbox, Batch, FromJs, JsDataHandler, JsLogger, PendingCalls, SendSettler,
 };
-use crate::node::runtime::{worker_threads_in_use, LIFO_SLOT_DISABLED};
+use crate::node::runtime::{runtime_in_use, LIFO_SLOT_DISABLED};
 use crate::sync::lock;
 
 /// A strong reference to the dispatcher: holding it keeps Node alive while we listen.
@@ -155,20 +155,30 @@ impl NativePlugin {
     #[napi(catch_unwind)]
     pub fn admin_info(&self) -> String {
         let mut info = self.plugin.admin_info();
-        info["runtime"] = match worker_threads_in_use() {
-            Some(workers) => serde_json::json!({
-                "workerThreads": workers,
+        info["runtime"] = match runtime_in_use() {
+            Some(runtime) => serde_json::json!({
+                "workerThreads": runtime.worker_threads,
                 "lifoSlot": !LIFO_SLOT_DISABLED,
+                "aliveTasks": runtime.alive_tasks,
             }),
             None => serde_json::Value::Null,
         };
         info.to_string()
     }
 
-    /// The same figures in the Prometheus text format, metric names prefixed with `prefix`.
+    /// The same figures in the Prometheus text format, metric names prefixed with `prefix`,
+    /// and the runtime's alive tasks (process-wide).
     #[napi(catch_unwind)]
     pub fn metrics(&self, prefix: String) -> String {
-        self.plugin.metrics(&prefix)
+        let mut text = self.plugin.metrics(&prefix);
+        if let Some(runtime) = runtime_in_use() {
+            let name = format!("{prefix}_runtime_alive_tasks");
+            text.push_str(&format!(
+                "# HELP {name} Tasks alive on the process's tokio runtime (shared by every plugin of the process).\n# TYPE {name} gauge\n{name} {}\n",
+                runtime.alive_tasks
+            ));
+        }
+        text
     }
 
     /// The bound port while listening.

@@ -36,12 +36,29 @@ pub const MAX_WORKER_THREADS: usize = 64;
 /// Whether this build runs tokio without its LIFO slot (built with `--cfg tokio_unstable`).
 pub const LIFO_SLOT_DISABLED: bool = cfg!(tokio_unstable);
 
-/// The worker count of the runtime the addon built when it loaded.
-static WORKER_THREADS: OnceLock<usize> = OnceLock::new();
+/// The runtime the addon built when it loaded, as its figures are read.
+struct Built {
+    worker_threads: usize,
+    handle: tokio::runtime::Handle,
+}
 
-/// That worker count; `None` if the addon had to fall back to napi-rs's default runtime.
-pub fn worker_threads_in_use() -> Option<usize> {
-    WORKER_THREADS.get().copied()
+static BUILT: OnceLock<Built> = OnceLock::new();
+
+/// What `getAdminInfo().runtime` shows.
+pub struct RuntimeFigures {
+    pub worker_threads: usize,
+    /// Tasks spawned and not yet finished, in the whole process: connections, requests in
+    /// flight and their timers. Flat under steady traffic; a count that grows with the
+    /// packets sent is a leak (as the task per answered packet was before 05a3959).
+    pub alive_tasks: usize,
+}
+
+/// The figures of the addon's runtime; `None` if it had to fall back to napi-rs's default one.
+pub fn runtime_in_use() -> Option<RuntimeFigures> {
+    BUILT.get().map(|built| RuntimeFigures {
+        worker_threads: built.worker_threads,
+        alive_tasks: built.handle.metrics().num_alive_tasks(),
+    })
 }
 
 /// The worker count for the variable's value: the default when unset or empty, the number
@@ -76,8 +93,12 @@ fn init() {
     #[cfg(tokio_unstable)]
     builder.disable_lifo_slot();
     if let Ok(runtime) = builder.build() {
+        let handle = runtime.handle().clone();
         napi::bindgen_prelude::create_custom_tokio_runtime(runtime);
-        let _ = WORKER_THREADS.set(workers);
+        let _ = BUILT.set(Built {
+            worker_threads: workers,
+            handle,
+        });
     }
 }
 
