@@ -203,9 +203,10 @@ declare namespace PluginHttp {
      * The process's tokio runtime (shared by every plugin): its worker threads
      * (ILP_PLUGIN_HTTP_RS_WORKER_THREADS) and whether tokio's LIFO slot is on (false in the
      * published builds; true in a source build whose RUSTFLAGS replaced .cargo/config.toml's).
-     * `aliveTasks`: tasks spawned on it and not finished (connections, requests in flight, their
-     * timers), also the gauge `<prefix>_runtime_alive_tasks` in getMetrics(); flat under steady
-     * traffic, so a count that grows with the packets is a leak.
+     * `aliveTasks`: tasks spawned on it and not finished (connections, requests in flight,
+     * handler calls whose request gave up, kept until their Prepare expires), also the gauge
+     * `<prefix>_runtime_alive_tasks` in getMetrics(); flat under steady traffic, so a count that
+     * climbs with the packets answered is a leak.
      * null if the addon could not build its runtime and runs on napi-rs's default one.
      */
     runtime: { workerThreads: number, lifoSlot: boolean, aliveTasks: number } | null

@@ -7,6 +7,8 @@
 //!   bench_pair sender --url URL --auth static|jwt [--http2] --in-flight N --data-bytes B
 //!       --warmup-ms W --duration-ms D
 //!       keeps N Prepares in flight, prints `start`, measures D ms, prints `end <json>`.
+//!
+//! Both roles take `--workers N`: the tokio worker threads of the process (default 1).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -73,12 +75,13 @@ fn number(flags: &HashMap<String, String>, key: &str, default: u64) -> u64 {
 
 fn main() {
     let (role, flags) = args();
-    // One worker, as the addon's runtime has by default (src/node/runtime.rs): on the 2-core
-    // bench machine the pair ran 79,581 packets/s at 23.7 µs of CPU per packet with one worker
-    // per process against 59,500 and 32.9 µs with one per core (4 interleaved rounds, 64 in
-    // flight, 1 KiB), so one worker is the higher ceiling. `TOKIO_WORKER_THREADS` is ignored.
+    // `--workers N`, default one, as the addon's runtime has by default (src/node/runtime.rs):
+    // on the 2-core bench machine the pair ran 79,581 packets/s at 23.7 µs of CPU per packet
+    // with one worker per process against 59,500 and 32.9 µs with one per core (4 interleaved
+    // rounds, 64 in flight, 1 KiB), so one worker is the higher ceiling.
+    let workers = number(&flags, "workers", 1).clamp(1, 64) as usize;
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .expect("tokio runtime");

@@ -22,9 +22,9 @@
 //! call.
 
 use std::collections::HashMap;
+use std::ptr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::{ptr, slice};
 
 use bytes::Bytes;
 use napi::bindgen_prelude::{FnArgs, ToNapiValue};
@@ -116,23 +116,33 @@ impl Record {
         Self::HEADER + self.bytes.len()
     }
 
-    /// Writes the record at the start of `out` (at least [`Record::len`] bytes long).
-    fn write(&self, out: &mut [u8]) {
-        let (header, rest) = out.split_at_mut(Self::HEADER);
+    /// `id: u32 LE | kind: u8 | length: u32 LE`.
+    fn header(&self) -> [u8; Self::HEADER] {
+        let mut header = [0; Self::HEADER];
         header[..4].copy_from_slice(&self.id.to_le_bytes());
         header[4] = self.kind;
         // Packets are at most a few tens of KB (the body limits), far below u32::MAX.
         header[5..].copy_from_slice(&(self.bytes.len() as u32).to_le_bytes());
-        rest[..self.bytes.len()].copy_from_slice(&self.bytes);
+        header
     }
 }
 
-/// Writes `records` one after another into `out`, which is exactly as long as they are.
-fn pack(records: &[Record], out: &mut [u8]) {
-    let mut at = 0;
+/// Writes `records` one after another from `out` on. Raw writes, not a slice: the memory of a
+/// new Buffer is uninitialized, and a `&mut [u8]` over it would claim otherwise.
+///
+/// # Safety
+/// `out` must be valid for writes of the records' total length ([`Record::len`] each).
+unsafe fn pack(records: &[Record], out: *mut u8) {
+    let mut at = out;
     for record in records {
-        record.write(&mut out[at..]);
-        at += record.len();
+        // SAFETY: each record's header and bytes fit in what is left of the room the caller
+        // guarantees, and neither overlaps the Buffer.
+        unsafe {
+            ptr::copy_nonoverlapping(record.header().as_ptr(), at, Record::HEADER);
+            at = at.add(Record::HEADER);
+            ptr::copy_nonoverlapping(record.bytes.as_ptr(), at, record.bytes.len());
+            at = at.add(record.bytes.len());
+        }
     }
 }
 
@@ -191,10 +201,8 @@ impl ToNapiValue for Batch {
                 ));
             }
             // SAFETY: `data` points at the `length` bytes of the Buffer just created, which
-            // nothing else references yet.
-            pack(&records, unsafe {
-                slice::from_raw_parts_mut(data.cast::<u8>(), length)
-            });
+            // nothing else references yet, and `length` is the records' total length.
+            unsafe { pack(&records, data.cast::<u8>()) };
         }
         Ok(buffer)
     }
@@ -485,6 +493,50 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_call_answered_just_before_its_request_went_away_leaves_nothing_either() {
+        let (pending, places) = (
+            Arc::new(PendingCalls::default()),
+            Arc::new(Semaphore::new(1)),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // JS answered, but the request was dropped before it looked at the answer.
+        let (id, wait, answer) = call(&pending, &places, deadline);
+        assert!(pending.settle(id, HandlerOutcome::NoHandler));
+        drop(wait.until_answered(answer));
+        assert_eq!(alive_tasks(), 0);
+        assert_eq!(places.available_permits(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_gave_up_waiting_leaves_its_places_held_until_the_deadline() {
+        let (pending, places) = (
+            Arc::new(PendingCalls::default()),
+            Arc::new(Semaphore::new(1)),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (id, wait, answer) = call(&pending, &places, deadline);
+        // Waited, then gave up (the server's own timeout, or the client went away).
+        let gave_up = tokio::time::timeout(Duration::from_secs(1), wait.until_answered(answer));
+        assert!(gave_up.await.is_err());
+        assert_eq!(places.available_permits(), 0);
+        assert_eq!(
+            alive_tasks(),
+            1,
+            "one task keeps the call until its deadline"
+        );
+        tokio::time::sleep_until(deadline + Duration::from_millis(1)).await;
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(places.available_permits(), 1);
+        assert!(
+            !pending.settle(id, HandlerOutcome::NoHandler),
+            "too late: dropped"
+        );
+        assert_eq!(alive_tasks(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_call_whose_request_is_gone_keeps_its_places_until_the_deadline() {
         let (pending, places) = (
             Arc::new(PendingCalls::default()),
@@ -534,8 +586,13 @@ mod tests {
                 bytes: Bytes::from(vec![0xab; 40_000]),
             },
         ];
-        let mut out = vec![0xee; records.iter().map(Record::len).sum()];
-        pack(&records, &mut out);
+        let length = records.iter().map(Record::len).sum();
+        let mut out = Vec::with_capacity(length);
+        // SAFETY: `out` has room for `length` bytes, all of which `pack` writes.
+        unsafe {
+            pack(&records, out.as_mut_ptr());
+            out.set_len(length);
+        }
         let expected = [
             record(1, KIND_PACKET, b"fulfill"),
             record(u32::MAX, KIND_FAILURE, b""),

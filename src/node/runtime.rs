@@ -48,8 +48,10 @@ static BUILT: OnceLock<Built> = OnceLock::new();
 pub struct RuntimeFigures {
     pub worker_threads: usize,
     /// Tasks spawned and not yet finished, in the whole process: connections, requests in
-    /// flight and their timers. Flat under steady traffic; a count that grows with the
-    /// packets sent is a leak (as the task per answered packet was before 05a3959).
+    /// flight, handler calls whose request gave up (kept until their Prepare expires). Flat
+    /// under steady traffic; a count that climbs with the packets answered is a leak (as the
+    /// task per answered packet was before 05a3959). Read from the runtime the addon built;
+    /// should napi-rs ever replace it (after every environment closed), it reads 0.
     pub alive_tasks: usize,
 }
 
