@@ -457,6 +457,24 @@ mod tests {
         (id, wait, answer)
     }
 
+    /// No calls yet, `places` places for them, and a deadline 30 s ahead.
+    fn calls_with_places(places: usize) -> (Arc<PendingCalls>, Arc<Semaphore>, Instant) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        (
+            Arc::new(PendingCalls::default()),
+            Arc::new(Semaphore::new(places)),
+            deadline,
+        )
+    }
+
+    /// Lets (paused) time run past `deadline` and the tasks woken by it run.
+    async fn pass(deadline: Instant) {
+        tokio::time::sleep_until(deadline + Duration::from_millis(1)).await;
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
     fn alive_tasks() -> usize {
         tokio::runtime::Handle::current()
             .metrics()
@@ -465,11 +483,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_answered_call_leaves_nothing_waiting_for_its_deadline() {
-        let (pending, places) = (
-            Arc::new(PendingCalls::default()),
-            Arc::new(Semaphore::new(2)),
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let (pending, places, deadline) = calls_with_places(2);
 
         let (id, wait, answer) = call(&pending, &places, deadline);
         let fulfill = || HandlerOutcome::Reply(Bytes::from_static(b"fulfill"));
@@ -494,11 +508,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_call_answered_just_before_its_request_went_away_leaves_nothing_either() {
-        let (pending, places) = (
-            Arc::new(PendingCalls::default()),
-            Arc::new(Semaphore::new(1)),
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let (pending, places, deadline) = calls_with_places(1);
         // JS answered, but the request was dropped before it looked at the answer.
         let (id, wait, answer) = call(&pending, &places, deadline);
         assert!(pending.settle(id, HandlerOutcome::NoHandler));
@@ -509,11 +519,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_request_that_gave_up_waiting_leaves_its_places_held_until_the_deadline() {
-        let (pending, places) = (
-            Arc::new(PendingCalls::default()),
-            Arc::new(Semaphore::new(1)),
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let (pending, places, deadline) = calls_with_places(1);
         let (id, wait, answer) = call(&pending, &places, deadline);
         // Waited, then gave up (the server's own timeout, or the client went away).
         let gave_up = tokio::time::timeout(Duration::from_secs(1), wait.until_answered(answer));
@@ -524,10 +530,7 @@ mod tests {
             1,
             "one task keeps the call until its deadline"
         );
-        tokio::time::sleep_until(deadline + Duration::from_millis(1)).await;
-        for _ in 0..10 {
-            tokio::task::yield_now().await;
-        }
+        pass(deadline).await;
         assert_eq!(places.available_permits(), 1);
         assert!(
             !pending.settle(id, HandlerOutcome::NoHandler),
@@ -538,11 +541,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_call_whose_request_is_gone_keeps_its_places_until_the_deadline() {
-        let (pending, places) = (
-            Arc::new(PendingCalls::default()),
-            Arc::new(Semaphore::new(2)),
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let (pending, places, deadline) = calls_with_places(2);
 
         // Never polled, then dropped: the request went away before JS answered.
         let (_, wait, answer) = call(&pending, &places, deadline);
@@ -552,10 +551,7 @@ mod tests {
             1,
             "the handler is still working on it"
         );
-        tokio::time::sleep_until(deadline + Duration::from_millis(1)).await;
-        for _ in 0..10 {
-            tokio::task::yield_now().await;
-        }
+        pass(deadline).await;
         assert_eq!(places.available_permits(), 2, "given back at the deadline");
         assert!(pending.lock().is_empty());
         assert_eq!(alive_tasks(), 0);
