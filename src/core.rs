@@ -19,6 +19,21 @@ use crate::server::{self, RunningServer, ServerState};
 use crate::stats::Stats;
 use crate::sync::lock;
 
+/// The client as it was when the sends were asked for (`Plugin::sender`).
+#[derive(Clone)]
+pub struct Sender(Option<Arc<Client>>);
+
+impl Sender {
+    /// Sends a Prepare; `Error::NotConnected` if the plugin was not connected when this was
+    /// taken.
+    pub async fn send(self, packet: Bytes) -> Result<Bytes> {
+        match self.0 {
+            Some(client) => client.send(packet).await,
+            None => Err(Error::NotConnected),
+        }
+    }
+}
+
 pub struct Plugin {
     config: Config,
     stats: Arc<Stats>,
@@ -94,13 +109,13 @@ impl Plugin {
     /// Sends a Prepare to the peer; resolves with the peer's reply bytes. Fails with
     /// `Error::NotConnected` when called while not connected.
     pub fn send(&self, packet: Bytes) -> impl Future<Output = Result<Bytes>> + Send + 'static {
-        let client = self.is_connected().then(|| self.client.clone());
-        async move {
-            match client {
-                Some(client) => client.send(packet).await,
-                None => Err(Error::NotConnected),
-            }
-        }
+        self.sender().send(packet)
+    }
+
+    /// What sends made now go through: the client while connected. Taken once for many sends
+    /// (a JS turn's), it lets each send's future be made where it runs, in its own task.
+    pub fn sender(&self) -> Sender {
+        Sender(self.is_connected().then(|| self.client.clone()))
     }
 
     pub fn is_connected(&self) -> bool {

@@ -127,12 +127,15 @@ impl NativePlugin {
         let mut answers = Vec::new();
         for record in read_outbox(&batch)? {
             match record {
-                // Boxed: a send's future is several KiB, and moving it by value into its task
-                // costs more than the allocation (memcpy showed in profiles).
-                FromJs::Send { id, packet } => sends.push((id, Box::pin(self.plugin.send(packet)))),
+                FromJs::Send { id, packet } => sends.push((id, packet)),
                 FromJs::Answer { id, outcome } => answers.push((id, outcome)),
             }
         }
+        // Connected or not is decided now, for the whole turn, as if each send had started
+        // here; each send's future is made and boxed inside its own task, on the tokio thread
+        // (it is several KiB; moved by value into its task it cost memcpys that showed in
+        // profiles, and made here it cost the JS thread the allocation and the copy).
+        let sender = self.plugin.sender();
         let pending = self.pending.clone();
         let stats = self.plugin.stats().clone();
         let settle = self.settle_send.clone();
@@ -142,9 +145,12 @@ impl NativePlugin {
                     stats.handler_answer_dropped();
                 }
             }
-            for (id, sent) in sends {
-                let settle = settle.clone();
-                tokio::spawn(async move { settle.settle(id, sent.await) });
+            for (id, packet) in sends {
+                let (settle, sender) = (settle.clone(), sender.clone());
+                tokio::spawn(async move {
+                    let sent = Box::pin(sender.send(packet)).await;
+                    settle.settle(id, sent)
+                });
             }
         });
         Ok(())
