@@ -354,17 +354,30 @@ pub struct LatencyPercentiles {
     pub max_ms: Option<f64>,
 }
 
+/// Appends one metric in the Prometheus text format: its HELP and TYPE lines, then one line per
+/// sample (`labels` is `{...}` or empty).
+pub fn write_metric(
+    out: &mut String,
+    prefix: &str,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: &[(String, f64)],
+) {
+    out.push_str(&format!(
+        "# HELP {prefix}_{name} {help}\n# TYPE {prefix}_{name} {kind}\n"
+    ));
+    for (labels, value) in samples {
+        out.push_str(&format!("{prefix}_{name}{labels} {value}\n"));
+    }
+}
+
 impl StatsSnapshot {
     /// The Prometheus text exposition format (version 0.0.4).
     pub fn to_prometheus(&self, prefix: &str) -> String {
         let mut out = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, samples: Vec<(String, f64)>| {
-            out.push_str(&format!(
-                "# HELP {prefix}_{name} {help}\n# TYPE {prefix}_{name} {kind}\n"
-            ));
-            for (labels, value) in samples {
-                out.push_str(&format!("{prefix}_{name}{labels} {value}\n"));
-            }
+            write_metric(&mut out, prefix, name, kind, help, &samples);
         };
         let both = |f: &dyn Fn(&DirectionSnapshot) -> f64| {
             vec![

@@ -14,6 +14,7 @@ use crate::node::bridge::{
     read_outbox, Batch, FromJs, JsDataHandler, JsLogger, PendingCalls, SendSettler,
 };
 use crate::node::runtime::{runtime_in_use, LIFO_SLOT_DISABLED};
+use crate::stats::write_metric;
 use crate::sync::lock;
 
 /// A strong reference to the dispatcher: holding it keeps Node alive while we listen.
@@ -178,11 +179,14 @@ impl NativePlugin {
     pub fn metrics(&self, prefix: String) -> String {
         let mut text = self.plugin.metrics(&prefix);
         if let Some(runtime) = runtime_in_use() {
-            let name = format!("{prefix}_runtime_alive_tasks");
-            text.push_str(&format!(
-                "# HELP {name} Tasks alive on the process's tokio runtime (shared by every plugin of the process).\n# TYPE {name} gauge\n{name} {}\n",
-                runtime.alive_tasks
-            ));
+            write_metric(
+                &mut text,
+                &prefix,
+                "runtime_alive_tasks",
+                "gauge",
+                "Tasks alive on the process's tokio runtime (shared by every plugin of the process).",
+                &[(String::new(), runtime.alive_tasks as f64)],
+            );
         }
         text
     }
